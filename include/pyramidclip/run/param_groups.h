@@ -1,0 +1,23 @@
+#pragma once
+// AdamW parameter groups: weight decay on weights, none on norms, biases, 1-D tensors and the
+// logit scale (open_clip's exclusion rule, the recipe PyramidCLIP follows).
+#include <string>
+#include <vector>
+
+#include <ATen/ATen.h>
+
+namespace torch::nn {
+class Module;
+}
+
+namespace pc {
+
+struct ParamGroups {
+  std::vector<at::Tensor> decay, no_decay;
+  std::vector<std::string> decay_names, no_decay_names;
+};
+
+bool excluded_from_weight_decay(const std::string& name, const at::Tensor& p);
+ParamGroups split_for_weight_decay(torch::nn::Module& model);  // trainable parameters only
+
+}  // namespace pc

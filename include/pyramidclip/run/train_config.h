@@ -1,0 +1,35 @@
+#pragma once
+// Everything `pyramidclip train` needs, resolved from configs/*.cfg plus command-line overrides.
+#include <string>
+
+#include "pyramidclip/loss/pyramid_loss.h"
+#include "pyramidclip/model/model_config.h"
+
+namespace pc {
+
+struct TrainConfig {
+  ModelConfig model;
+  LossConfig loss;
+  // data
+  std::string train_shards;     // brace pattern, list file or directory
+  std::string vocab;            // BPE merges file (gz); the demo trains one during `data synth`
+  int roi_count = 10;           // ROI regions per sample (padded / cut, with a mask)
+  double global_crop_min = 0.9, global_crop_max = 1.0;
+  double local_crop_min = 0.5, local_crop_max = 1.0;
+  double max_bad_fraction = 0.01;
+  // optimisation (open_clip / PyramidCLIP recipe)
+  int global_batch = 128;       // summed over ranks; must divide by the number of ranks
+  double epochs = 1.0;
+  double lr = 5e-4;
+  double warmup_samples = 2000;  // linear warmup, then cosine to zero; keyed to samples seen
+  double weight_decay = 0.1;     // not on norms, biases, logit_scale (open_clip's rule)
+  double beta1 = 0.9, beta2 = 0.98, eps = 1e-8;
+  uint64_t seed = 0;
+  int threads = 0;              // intra-op threads per rank; 0 = cores / local ranks
+  // output
+  std::string run_dir = "checkpoints/run";
+  int log_every = 10;
+  std::string config_text;      // resolved config, saved with the run
+};
+
+}  // namespace pc

@@ -1,0 +1,14 @@
+#pragma once
+#include "pyramidclip/run/train_config.h"
+
+namespace pc {
+
+class Comm;
+
+// Data-parallel training over `comm` (DESIGN §2): every rank builds the same model, reads its
+// part of the shards, computes the local-loss form of the pyramid objective, averages gradients
+// with one flat allreduce and steps AdamW. Rank 0 writes <run>/metrics.jsonl, <run>/config.cfg and
+// the final <run>/model.h5. Returns the number of optimizer steps taken.
+int64_t train(const TrainConfig& cfg, Comm& comm);
+
+}  // namespace pc

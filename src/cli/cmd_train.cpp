@@ -1,0 +1,128 @@
+// pyramidclip train: resolve options, start MPI, run the trainer.
+#include <mpi.h>
+
+#include <c10/util/Exception.h>
+
+#include <cstdio>
+#include <filesystem>
+
+#include "commands.h"
+#include "options.h"
+#include "pyramidclip/dist/comm.h"
+#include "pyramidclip/run/trainer.h"
+#include "pyramidclip/util/errors.h"
+#include "pyramidclip/util/logging.h"
+
+namespace pc::cli {
+namespace {
+
+void add_train_options(po::options_description& o) {
+  add_model_options(o);
+  TrainConfig d;
+  o.add_options()
+      ("data.train-shards", po::value<std::string>()->required(), "shards: brace pattern (dir/{00000..00019}.tar), list file or directory")
+      ("data.vocab", po::value<std::string>()->required(), "BPE merges file (CLIP's bpe_simple_vocab_16e6.txt.gz or one `data synth` trained)")
+      ("data.roi-count", po::value<int>()->default_value(d.roi_count), "ROI regions per sample (padded or cut, masked)")
+      ("data.global-crop-min", po::value<double>()->default_value(d.global_crop_min), "global view: min crop area fraction")
+      ("data.local-crop-min", po::value<double>()->default_value(d.local_crop_min), "local view: min crop area fraction")
+      ("data.max-bad-fraction", po::value<double>()->default_value(d.max_bad_fraction), "stop when more samples than this are unreadable")
+      ("train.run", po::value<std::string>()->default_value(d.run_dir), "run directory (weights, metrics, logs, config)")
+      ("train.global-batch", po::value<int>()->default_value(d.global_batch), "samples per step summed over ranks")
+      ("train.epochs", po::value<double>()->default_value(d.epochs), "passes over the training set (fractions allowed)")
+      ("train.lr", po::value<double>()->default_value(d.lr), "peak learning rate")
+      ("train.warmup-samples", po::value<double>()->default_value(d.warmup_samples), "linear warmup length in samples, then cosine")
+      ("train.weight-decay", po::value<double>()->default_value(d.weight_decay), "AdamW weight decay (not on norms, biases, logit scale)")
+      ("train.beta1", po::value<double>()->default_value(d.beta1), "AdamW beta1")
+      ("train.beta2", po::value<double>()->default_value(d.beta2), "AdamW beta2")
+      ("train.eps", po::value<double>()->default_value(d.eps), "AdamW epsilon")
+      ("train.seed", po::value<uint64_t>()->default_value(d.seed), "seed for weights, data order and augmentation")
+      ("train.threads", po::value<int>()->default_value(d.threads), "intra-op threads per rank (0 = cores / ranks on the node)")
+      ("train.log-every", po::value<int>()->default_value(d.log_every), "progress line every N steps")
+      ("loss.objective", po::value<std::string>()->default_value(d.loss.objective), "pyramid (six pairs) or clip (global view x caption, alpha 0)")
+      ("loss.alpha", po::value<double>()->default_value(d.loss.alpha), "label softening of the InfoNCE targets")
+      ("loss.lambda", po::value<double>()->default_value(d.loss.lambda), "weight of the cross-level global pairs")
+      ("loss.mu", po::value<double>()->default_value(d.loss.mu), "weight of the cross-level local pairs");
+}
+
+TrainConfig train_config_from(const po::variables_map& vm) {
+  TrainConfig c;
+  c.model = model_config_from(vm);
+  c.train_shards = get<std::string>(vm, "data.train-shards");
+  c.vocab = get<std::string>(vm, "data.vocab");
+  c.roi_count = get<int>(vm, "data.roi-count");
+  c.global_crop_min = get<double>(vm, "data.global-crop-min");
+  c.local_crop_min = get<double>(vm, "data.local-crop-min");
+  c.max_bad_fraction = get<double>(vm, "data.max-bad-fraction");
+  c.run_dir = get<std::string>(vm, "train.run");
+  c.global_batch = get<int>(vm, "train.global-batch");
+  c.epochs = get<double>(vm, "train.epochs");
+  c.lr = get<double>(vm, "train.lr");
+  c.warmup_samples = get<double>(vm, "train.warmup-samples");
+  c.weight_decay = get<double>(vm, "train.weight-decay");
+  c.beta1 = get<double>(vm, "train.beta1");
+  c.beta2 = get<double>(vm, "train.beta2");
+  c.eps = get<double>(vm, "train.eps");
+  c.seed = get<uint64_t>(vm, "train.seed");
+  c.threads = get<int>(vm, "train.threads");
+  c.log_every = get<int>(vm, "train.log-every");
+  c.loss.objective = get<std::string>(vm, "loss.objective");
+  c.loss.alpha = get<double>(vm, "loss.alpha");
+  c.loss.lambda = get<double>(vm, "loss.lambda");
+  c.loss.mu = get<double>(vm, "loss.mu");
+
+  require(c.loss.objective == "pyramid" || c.loss.objective == "clip",
+          "loss.objective must be pyramid or clip, not '" + c.loss.objective + "'");
+  require(c.loss.alpha >= 0 && c.loss.alpha < 1, "loss.alpha must be in [0, 1)");
+  require(c.loss.lambda >= 0 && c.loss.mu >= 0 && c.loss.lambda + c.loss.mu <= 1,
+          "loss.lambda and loss.mu must be >= 0 with lambda + mu <= 1");
+  require(c.roi_count > 0, "data.roi-count must be positive");
+  require(c.global_crop_min > 0 && c.global_crop_min <= 1 && c.local_crop_min > 0 && c.local_crop_min <= 1,
+          "data.*-crop-min must be in (0, 1]");
+  require(c.max_bad_fraction >= 0 && c.max_bad_fraction <= 1, "data.max-bad-fraction must be in [0, 1]");
+  require(c.epochs > 0, "train.epochs must be positive");
+  require(c.lr > 0, "train.lr must be positive");
+  require(c.warmup_samples >= 1, "train.warmup-samples must be >= 1");
+  require(c.weight_decay >= 0, "train.weight-decay must be >= 0");
+  require(c.beta1 >= 0 && c.beta1 < 1 && c.beta2 >= 0 && c.beta2 < 1, "train.beta1/beta2 must be in [0, 1)");
+  require(c.eps > 0, "train.eps must be positive");
+  require(c.threads >= 0, "train.threads must be >= 0");
+  require(c.log_every > 0, "train.log-every must be positive");
+  require(std::filesystem::exists(c.vocab), "vocabulary file " + c.vocab +
+                                                " does not exist: run `pyramidclip data synth` or point data.vocab at "
+                                                "CLIP's bpe_simple_vocab_16e6.txt.gz");
+  c.config_text = resolved_config_text(vm);
+  return c;
+}
+
+}  // namespace
+
+int cmd_train(int argc, char** argv) {
+  po::options_description opts("Train options");
+  add_train_options(opts);
+  po::variables_map vm;
+  if (!parse("train", "Trains PyramidCLIP data-parallel over MPI ranks (mpirun -np N pyramidclip train ...).", opts,
+             argc, argv, vm))
+    return 0;
+  TrainConfig cfg = train_config_from(vm);  // identical on every rank: a bad value fails all alike
+
+  MpiRuntime mpi(&argc, &argv);
+  auto comm = make_mpi_comm();
+  try {
+    init_logging(comm->rank(), cfg.run_dir + "/logs");
+    train(cfg, *comm);
+    return 0;
+  } catch (const UserError& e) {
+    // data or file problems can hit one rank alone: print it there and end every rank
+    std::fprintf(stderr, "pyramidclip: error (rank %d): %s\n", comm->rank(), e.what());
+    std::fflush(stderr);
+    if (comm->size() > 1) MPI_Abort(MPI_COMM_WORLD, kExitUsage);
+    return kExitUsage;
+  } catch (const c10::Error& e) {
+    std::fprintf(stderr, "pyramidclip: internal error (rank %d): %s\n", comm->rank(), e.what_without_backtrace());
+    std::fflush(stderr);
+    if (comm->size() > 1) MPI_Abort(MPI_COMM_WORLD, 1);
+    return 1;
+  }
+}
+
+}  // namespace pc::cli

@@ -1,0 +1,217 @@
+// The data-parallel training loop (DESIGN §2). One step: next batch -> agree on which inputs
+// every rank has -> forward -> six-pair loss (global negatives) -> backward -> flat gradient
+// average -> AdamW with the sample-keyed LR -> metrics.
+#include "pyramidclip/run/trainer.h"
+
+#include <spdlog/spdlog.h>
+#include <torch/torch.h>
+
+#include <chrono>
+#include <cmath>
+#include <cstdlib>
+#include <filesystem>
+#include <fstream>
+#include <thread>
+
+#include "pyramidclip/data/train_loader.h"
+#include "pyramidclip/dist/comm.h"
+#include "pyramidclip/dist/grad_sync.h"
+#include "pyramidclip/model/model_h5.h"
+#include "pyramidclip/model/pyramid_clip.h"
+#include "pyramidclip/run/lr_schedule.h"
+#include "pyramidclip/run/metrics.h"
+#include "pyramidclip/run/param_groups.h"
+#include "pyramidclip/text/tokenizer.h"
+#include "pyramidclip/util/errors.h"
+
+namespace pc {
+namespace {
+
+using Clock = std::chrono::steady_clock;
+double seconds_since(Clock::time_point t) { return std::chrono::duration<double>(Clock::now() - t).count(); }
+
+int default_threads(int world) {
+  // ranks on this node share its cores; Open MPI and Slurm tell how many share them
+  int local = world;
+  for (const char* var : {"OMPI_COMM_WORLD_LOCAL_SIZE", "SLURM_NTASKS_PER_NODE", "MPI_LOCALNRANKS"}) {
+    if (const char* v = std::getenv(var)) {
+      local = std::max(1, std::atoi(v));
+      break;
+    }
+  }
+  int cores = static_cast<int>(std::max(1u, std::thread::hardware_concurrency()));
+  return std::max(1, cores / local);
+}
+
+// Every rank must form the same pairs (the gathers are collective): a modality is used only when
+// all ranks have it in this step's batch.
+void agree_on_inputs(Batch& b, Comm& comm, const LossConfig& loss) {
+  if (loss.objective == "clip") {  // one view, original text
+    b.local_images = b.roi = b.roi_mask = b.summary = b.tags = at::Tensor();
+    return;
+  }
+  at::Tensor have = torch::tensor({b.local_images.defined() ? 1 : 0, b.roi.defined() ? 1 : 0,
+                                   b.summary.defined() ? 1 : 0, b.tags.defined() ? 1 : 0},
+                                  torch::kInt);
+  at::Tensor missing = 1 - have;
+  comm.allreduce_max(missing);
+  if (missing[0].item<int>()) b.local_images = at::Tensor();
+  if (missing[1].item<int>()) b.roi = b.roi_mask = at::Tensor();
+  if (missing[2].item<int>()) b.summary = at::Tensor();
+  if (missing[3].item<int>()) b.tags = at::Tensor();
+}
+
+std::string pairs_text(const std::map<std::string, double>& pairs) {
+  std::string s;
+  for (const auto& [name, v] : pairs) s += (s.empty() ? "" : " ") + name;
+  return s;
+}
+
+}  // namespace
+
+int64_t train(const TrainConfig& cfg, Comm& comm) {
+  const int rank = comm.rank(), world = comm.size();
+  require(cfg.global_batch > 0 && cfg.global_batch % world == 0,
+          "train.global-batch (" + std::to_string(cfg.global_batch) + ") must be a positive multiple of the " +
+              std::to_string(world) + " ranks");
+  const int local_batch = cfg.global_batch / world;
+  const int threads = cfg.threads > 0 ? cfg.threads : default_threads(world);
+  torch::set_num_threads(threads);
+  std::filesystem::create_directories(cfg.run_dir);
+
+  Tokenizer tokenizer = Tokenizer::from_file(cfg.vocab);
+  require(tokenizer.vocab_size() <= cfg.model.vocab_size,
+          "vocabulary " + cfg.vocab + " has " + std::to_string(tokenizer.vocab_size()) + " tokens but model.vocab-size is " +
+              std::to_string(cfg.model.vocab_size) + ": raise model.vocab-size or use a smaller vocabulary");
+  const int context = cfg.model.context_length;
+  auto tokenize = [&tokenizer, context](const std::string& s) { return tokenizer.tokenize(s, context); };
+
+  TrainLoaderOptions lo;
+  lo.shards = cfg.train_shards;
+  lo.image_size = cfg.model.image_size;
+  lo.batch_size = local_batch;
+  lo.rank = rank;
+  lo.world_size = world;
+  lo.seed = cfg.seed;
+  lo.roi_count = cfg.roi_count;
+  lo.global_crop = {cfg.global_crop_min, cfg.global_crop_max};
+  lo.local_crop = {cfg.local_crop_min, cfg.local_crop_max};
+  lo.max_bad_fraction = cfg.max_bad_fraction;
+  TrainLoader loader(lo, tokenize);
+
+  const int64_t dataset_size = count_samples(cfg.train_shards);
+  require(dataset_size >= cfg.global_batch, "the dataset " + cfg.train_shards + " has " +
+                                                std::to_string(dataset_size) + " samples, fewer than train.global-batch");
+  const double total_samples = cfg.epochs * static_cast<double>(dataset_size);
+  const int64_t total_steps = std::max<int64_t>(1, static_cast<int64_t>(total_samples / cfg.global_batch));
+
+  // Same seed on every rank gives the same initial weights; the broadcast makes it a guarantee.
+  torch::manual_seed(cfg.seed);
+  PyramidClip model(cfg.model);
+  model->train();
+  std::vector<at::Tensor> all_tensors;
+  for (auto& p : model->parameters()) all_tensors.push_back(p);
+  for (auto& b : model->buffers()) all_tensors.push_back(b);
+  broadcast_parameters(all_tensors, comm);
+  torch::manual_seed(cfg.seed + 1000003ULL * (rank + 1));  // per-rank stream for augmentation/dropout
+
+  ParamGroups groups = split_for_weight_decay(*model);
+  std::vector<at::Tensor> trainable = groups.decay;
+  trainable.insert(trainable.end(), groups.no_decay.begin(), groups.no_decay.end());
+  auto adamw = [&](double wd) {
+    return torch::optim::AdamWOptions(cfg.lr).betas({cfg.beta1, cfg.beta2}).eps(cfg.eps).weight_decay(wd);
+  };
+  std::vector<torch::optim::OptimizerParamGroup> param_groups;
+  param_groups.emplace_back(groups.decay, std::make_unique<torch::optim::AdamWOptions>(adamw(cfg.weight_decay)));
+  param_groups.emplace_back(groups.no_decay, std::make_unique<torch::optim::AdamWOptions>(adamw(0.0)));
+  torch::optim::AdamW optimizer(std::move(param_groups), adamw(cfg.weight_decay));
+
+  if (rank == 0) {
+    std::ofstream(cfg.run_dir + "/config.cfg") << cfg.config_text;
+    spdlog::info("train: {} parameters ({} trainable tensors), {} ranks x {} samples, {} threads/rank, {} steps "
+                 "over {:.2f} epochs of {} samples",
+                 count_parameters(*model), trainable.size(), world, local_batch, threads, total_steps, cfg.epochs,
+                 dataset_size);
+  }
+  std::unique_ptr<MetricsWriter> metrics;
+  if (rank == 0) metrics = std::make_unique<MetricsWriter>(cfg.run_dir + "/metrics.jsonl");
+
+  const auto start = Clock::now();
+  double samples_seen = 0, window_samples = 0, window_time = 0, window_wait = 0;
+  std::string last_pairs;
+  for (int64_t step = 1; step <= total_steps; ++step) {
+    const auto t0 = Clock::now();
+    Batch batch = loader.next();
+    agree_on_inputs(batch, comm, cfg.loss);
+    const double data_wait = seconds_since(t0);
+
+    const double lr = lr_at(samples_seen, cfg.lr, cfg.warmup_samples, total_samples);
+    for (auto& g : optimizer.param_groups()) static_cast<torch::optim::AdamWOptions&>(g.options()).lr(lr);
+
+    optimizer.zero_grad();
+    Embeddings emb = model->forward(batch);
+    LossOutput loss = pyramid_loss(emb, cfg.loss, &comm);
+    loss.total.backward();
+    average_gradients(trainable, comm);
+    optimizer.step();
+    {
+      // CLIP clamps the learnable temperature so logits never exceed 100
+      torch::NoGradGuard no_grad;
+      for (auto& item : model->named_parameters(false))
+        if (item.key() == "logit_scale") item.value().clamp_(0, std::log(100.0));
+    }
+    samples_seen += cfg.global_batch;
+
+    // Report global means (each rank holds its local rows' share); pairs are the same on all ranks.
+    std::vector<double> values = {loss.total.item<double>(), data_wait};
+    for (const auto& [name, v] : loss.pairs) values.push_back(v);
+    at::Tensor stats = torch::tensor(values, torch::kDouble);
+    comm.allreduce_sum(stats);
+    stats /= world;
+    const double mean_loss = stats[0].item<double>();
+    const double step_time = seconds_since(t0);
+    window_samples += cfg.global_batch;
+    window_time += step_time;
+    window_wait += stats[1].item<double>();
+
+    if (rank == 0) {
+      const double sps = cfg.global_batch / step_time;
+      nlohmann::json rec = {{"step", step},
+                            {"samples_seen", samples_seen},
+                            {"epoch", samples_seen / dataset_size},
+                            {"loss", mean_loss},
+                            {"lr", lr},
+                            {"logit_scale", emb.logit_scale.item<double>()},
+                            {"samples_per_second", sps},
+                            {"samples_per_second_per_gpu", sps / world},
+                            {"data_wait_s", data_wait},
+                            {"step_time_s", step_time}};
+      int64_t i = 2;
+      for (const auto& item : loss.pairs) rec["loss_" + item.first] = stats[i++].item<double>();
+      metrics->write(rec);
+      std::string pairs = pairs_text(loss.pairs);
+      if (pairs != last_pairs) {
+        spdlog::info("training pairs: {}", pairs);
+        last_pairs = pairs;
+      }
+      if (step % cfg.log_every == 0 || step == total_steps || step == 1) {
+        const double rate = window_samples / window_time;
+        const double eta = (total_steps - step) * cfg.global_batch / rate;
+        spdlog::info("step {:>6}/{} | loss {:.4f} | lr {:.2e} | scale {:.2f} | {:.1f} samples/s ({:.1f}/rank) | "
+                     "data wait {:.0f}% | ETA {:.0f}s",
+                     step, total_steps, mean_loss, lr, emb.logit_scale.item<double>(), rate, rate / world,
+                     100.0 * window_wait / window_time, eta);
+        window_samples = window_time = window_wait = 0;
+      }
+    }
+  }
+  if (rank == 0) {
+    save_model_h5(*model, cfg.run_dir + "/model.h5", total_steps, cfg.model.name);
+    spdlog::info("train: done, {} steps in {:.1f}s; weights in {}/model.h5", total_steps, seconds_since(start),
+                 cfg.run_dir);
+  }
+  comm.barrier();
+  return total_steps;
+}
+
+}  // namespace pc
