@@ -7,6 +7,7 @@
 #include <memory>
 #include <string>
 #include <unordered_map>
+#include <utility>
 #include <vector>
 
 namespace pc {
@@ -21,6 +22,16 @@ class Tokenizer {
   // CLIP) so the demo needs no download; `save` writes it in the same gz format.
   static Tokenizer train(const std::vector<std::string>& texts, int num_merges);
   void save(const std::string& path) const;
+
+  // CLIP keeps at most this many merges (49152 - 256 - 2), so the vocabulary is at most 49408.
+  static constexpr int kMaxMerges = 48894;
+  using Merge = std::pair<std::string, std::string>;  // byte-alphabet symbols, e.g. {"ca", "t</w>"}
+  // Builds a tokenizer from an explicit merge list (each part a byte symbol, with or without
+  // "</w>", or the result of an earlier merge; at most kMaxMerges). Throws UserError otherwise.
+  static Tokenizer from_merges(const std::vector<Merge>& merges);
+  const std::vector<Merge>& merges() const;
+  // The vocabulary string of an id ("cat</w>", "<|endoftext|>"); throws UserError when out of range.
+  const std::string& token(int32_t id) const;
 
   // Token ids of one text without SOT/EOT.
   std::vector<int32_t> encode(const std::string& text) const;

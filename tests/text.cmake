@@ -1,0 +1,1 @@
+pc_test(text SOURCES test_tokenizer.cpp DEPS pc_text)
