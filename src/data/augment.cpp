@@ -1,0 +1,189 @@
+// Crops and resizes on ATen tensors; the crop parameters come from pc::Rng so the views are
+// reproducible from the loader seed alone.
+#include <torch/torch.h>
+
+#include <algorithm>
+#include <cmath>
+
+#include "pyramidclip/data/augment.h"
+
+namespace pc {
+
+CropBox sample_resized_crop(int height, int width, CropRange scale, Rng& rng, double ratio_min, double ratio_max) {
+  const double area = static_cast<double>(height) * width;
+  const double log_lo = std::log(ratio_min), log_hi = std::log(ratio_max);
+  for (int attempt = 0; attempt < 10; ++attempt) {
+    const double target_area = area * rng.uniform(scale.min, scale.max);
+    const double aspect = std::exp(rng.uniform(log_lo, log_hi));
+    // Python's round() rounds half to even; nearbyint does the same in the default mode
+    const int w = static_cast<int>(std::nearbyint(std::sqrt(target_area * aspect)));
+    const int h = static_cast<int>(std::nearbyint(std::sqrt(target_area / aspect)));
+    if (w > 0 && w <= width && h > 0 && h <= height) {
+      CropBox box;
+      box.height = h;
+      box.width = w;
+      box.top = static_cast<int>(rng.range(0, height - h));
+      box.left = static_cast<int>(rng.range(0, width - w));
+      return box;
+    }
+  }
+  // Fallback: central crop with the ratio clamped to the allowed range.
+  const double in_ratio = static_cast<double>(width) / height;
+  CropBox box;
+  if (in_ratio < ratio_min) {
+    box.width = width;
+    box.height = static_cast<int>(std::nearbyint(width / ratio_min));
+  } else if (in_ratio > ratio_max) {
+    box.height = height;
+    box.width = static_cast<int>(std::nearbyint(height * ratio_max));
+  } else {
+    box.width = width;
+    box.height = height;
+  }
+  box.top = (height - box.height) / 2;
+  box.left = (width - box.width) / 2;
+  return box;
+}
+
+at::Tensor image_view(const Image& img) {
+  // from_blob needs a non-const pointer; the tensor is only ever read
+  auto* p = const_cast<uint8_t*>(img.rgb.data());
+  return at::from_blob(p, {img.height, img.width, 3}, at::TensorOptions().dtype(at::kByte)).permute({2, 0, 1});
+}
+
+at::Tensor resized_crop(const at::Tensor& chw, CropBox box, int size) {
+  at::Tensor crop = chw.slice(1, box.top, box.top + box.height).slice(2, box.left, box.left + box.width);
+  at::Tensor x = crop.to(at::kFloat).unsqueeze(0);
+  if (box.height != size || box.width != size)
+    x = at::_upsample_bilinear2d_aa(x, {size, size}, /*align_corners=*/false);
+  return x.squeeze(0).mul(1.0f / 255.0f);  // not in place: x may alias a float input
+}
+
+at::Tensor random_resized_crop(const Image& img, int size, CropRange scale, Rng& rng) {
+  const CropBox box = sample_resized_crop(img.height, img.width, scale, rng);
+  return resized_crop(image_view(img), box, size);
+}
+
+namespace {
+
+// Antialiased linear ("triangle") filter taps per output index, as ATen's
+// HelperInterpLinear::_compute_weights_aa and PIL's ImagingResample compute them.
+struct AaTaps {
+  int taps = 0;                // max taps per output
+  std::vector<int> start, count;
+  std::vector<float> w;        // out x taps, normalized to sum 1
+};
+
+AaTaps aa_linear_taps(int in, int out) {
+  AaTaps t;
+  const double scale = static_cast<double>(in) / out;
+  const double support = scale >= 1.0 ? scale : 1.0;  // interp_size / 2 * max(scale, 1)
+  const double invscale = scale >= 1.0 ? 1.0 / scale : 1.0;
+  t.taps = static_cast<int>(std::ceil(support)) * 2 + 1;
+  t.start.resize(out);
+  t.count.resize(out);
+  t.w.assign(static_cast<size_t>(out) * t.taps, 0.0f);
+  for (int i = 0; i < out; ++i) {
+    const double center = scale * (i + 0.5);
+    const int xmin = std::max(static_cast<int>(static_cast<int64_t>(center - support + 0.5)), 0);
+    const int xmax = std::min(static_cast<int>(static_cast<int64_t>(center + support + 0.5)), in);
+    const int n = std::min(xmax - xmin, t.taps);
+    double total = 0;
+    for (int j = 0; j < n; ++j) total += std::max(0.0, 1.0 - std::fabs((j + xmin - center + 0.5) * invscale));
+    for (int j = 0; j < n; ++j) {
+      const double w = std::max(0.0, 1.0 - std::fabs((j + xmin - center + 0.5) * invscale));
+      t.w[static_cast<size_t>(i) * t.taps + j] = static_cast<float>(total != 0.0 ? w / total : w);
+    }
+    t.start[i] = xmin;
+    t.count[i] = n;
+  }
+  return t;
+}
+
+}  // namespace
+
+void resized_crop_normalized(const Image& img, CropBox box, int size, float* out) {
+  TORCH_CHECK(box.top >= 0 && box.left >= 0 && box.height > 0 && box.width > 0 &&
+                  box.top + box.height <= img.height && box.left + box.width <= img.width,
+              "resized_crop_normalized: crop box outside the image");
+  const AaTaps hx = aa_linear_taps(box.width, size), hy = aa_linear_taps(box.height, size);
+  // horizontal pass over every crop row: tmp[y][ox][c]
+  thread_local std::vector<float> tmp;
+  tmp.resize(static_cast<size_t>(box.height) * size * 3);
+  for (int y = 0; y < box.height; ++y) {
+    const uint8_t* row = img.pixel(box.left, box.top + y);
+    float* dst = tmp.data() + static_cast<size_t>(y) * size * 3;
+    for (int ox = 0; ox < size; ++ox) {
+      const float* w = hx.w.data() + static_cast<size_t>(ox) * hx.taps;
+      const uint8_t* p = row + static_cast<size_t>(hx.start[ox]) * 3;
+      float r = 0, g = 0, b = 0;
+      for (int j = 0; j < hx.count[ox]; ++j) {
+        r += w[j] * p[3 * j];
+        g += w[j] * p[3 * j + 1];
+        b += w[j] * p[3 * j + 2];
+      }
+      dst[3 * ox] = r;
+      dst[3 * ox + 1] = g;
+      dst[3 * ox + 2] = b;
+    }
+  }
+  // vertical pass + normalization: (v / 255 - mean) / std = v * a + b
+  float a[3], b[3];
+  for (int c = 0; c < 3; ++c) {
+    a[c] = 1.0f / (255.0f * kClipStd[c]);
+    b[c] = -kClipMean[c] / kClipStd[c];
+  }
+  const size_t plane = static_cast<size_t>(size) * size, row_len = static_cast<size_t>(size) * 3;
+  thread_local std::vector<float> acc;
+  acc.resize(row_len);
+  for (int oy = 0; oy < size; ++oy) {
+    // weighted sum of whole interleaved rows (a vectorizable axpy per tap), then de-interleave
+    const float* w = hy.w.data() + static_cast<size_t>(oy) * hy.taps;
+    const float* base = tmp.data() + static_cast<size_t>(hy.start[oy]) * row_len;
+    std::fill(acc.begin(), acc.end(), 0.0f);
+    float* ac = acc.data();
+    for (int j = 0; j < hy.count[oy]; ++j) {
+      const float wj = w[j];
+      const float* src = base + static_cast<size_t>(j) * row_len;
+      for (size_t k = 0; k < row_len; ++k) ac[k] += wj * src[k];
+    }
+    float* o0 = out + static_cast<size_t>(oy) * size;
+    for (int ox = 0; ox < size; ++ox)
+      for (int c = 0; c < 3; ++c) o0[c * plane + ox] = ac[3 * ox + c] * a[c] + b[c];
+  }
+}
+
+at::Tensor& clip_normalize_(at::Tensor& x) {
+  TORCH_CHECK(x.dim() >= 3 && x.size(-3) == 3, "clip_normalize_: expected channels at dim -3");
+  std::vector<int64_t> shape(static_cast<size_t>(x.dim()), 1);
+  shape[shape.size() - 3] = 3;
+  const at::Tensor mean = torch::tensor({kClipMean[0], kClipMean[1], kClipMean[2]}).view(shape);
+  const at::Tensor stdv = torch::tensor({kClipStd[0], kClipStd[1], kClipStd[2]}).view(shape);
+  x.sub_(mean).div_(stdv);
+  return x;
+}
+
+at::Tensor eval_transform(const Image& img, int size) {
+  TORCH_CHECK(!img.empty(), "eval_transform: empty image");
+  // torchvision Resize(int): the shorter side becomes `size`, the longer keeps the aspect (truncated)
+  int new_h, new_w;
+  if (img.height <= img.width) {
+    new_h = size;
+    new_w = static_cast<int>(static_cast<int64_t>(size) * img.width / img.height);
+  } else {
+    new_w = size;
+    new_h = static_cast<int>(static_cast<int64_t>(size) * img.height / img.width);
+  }
+  at::Tensor x = image_view(img).to(at::kFloat).unsqueeze(0);
+  if (new_h != img.height || new_w != img.width) {
+    x = at::_upsample_bicubic2d_aa(x, {new_h, new_w}, /*align_corners=*/false);
+    x = x.round_().clamp_(0, 255);  // PIL resamples into 8 bits
+  }
+  // CenterCrop: offsets round half to even, as Python's round()
+  const int top = static_cast<int>(std::nearbyint((new_h - size) / 2.0));
+  const int left = static_cast<int>(std::nearbyint((new_w - size) / 2.0));
+  x = x.squeeze(0).slice(1, top, top + size).slice(2, left, left + size).mul(1.0f / 255.0f);
+  return clip_normalize_(x);
+}
+
+}  // namespace pc
