@@ -1,0 +1,129 @@
+#pragma once
+// Transformer building blocks shared by the image and text towers. Every module registers its
+// tensors under the official PyramidCLIP / OpenAI CLIP names, so a state dict written by
+// PyTorch maps 1:1 onto ours. Activations are batch-first [B, L, D] throughout (the official
+// code runs [L, B, D]; the arithmetic is the same, batch-first keeps the GEMMs contiguous).
+#include <ATen/ATen.h>
+#include <torch/nn/module.h>
+#include <torch/nn/modules/batchnorm.h>
+#include <torch/nn/modules/container/modulelist.h>
+#include <torch/nn/modules/conv.h>
+#include <torch/nn/modules/linear.h>
+#include <torch/nn/modules/normalization.h>
+#include <torch/nn/pimpl.h>
+
+#include <vector>
+
+namespace pc {
+
+// QuickGELU(x) = x * sigmoid(a x) with a = 1.702, as CLIP. The blocks compute it as silu(a x) / a
+// with the factors folded into neighbouring weights; this is the reference form.
+constexpr double kQuickGeluAlpha = 1.702;
+at::Tensor quick_gelu(const at::Tensor& x);
+
+// Additive causal mask [L, L]: 0 on and below the diagonal, -inf above (CLIP's build_attention_mask).
+at::Tensor causal_mask(int64_t length, const at::TensorOptions& options = {});
+
+// Additive key-padding mask [B, 1, Lk] (0 keep, -inf drop) from a bool "keep" mask [B, Lk].
+at::Tensor key_padding_bias(const at::Tensor& keep);
+
+// Multi-head scaled dot-product attention without projections.
+// q [B, Lq, D], k and v [B, Lk, D]; bias (optional) is added to the [B*heads, Lq, Lk] scores and
+// must broadcast to it: [Lq, Lk] (causal) or [B*heads, 1, Lk] (see expand_bias_to_heads).
+at::Tensor scaled_dot_attention(const at::Tensor& q, const at::Tensor& k, const at::Tensor& v, int64_t heads,
+                                const at::Tensor& bias = {});
+
+// [B, 1, Lk] per-sample bias -> [B*heads, 1, Lk], the layout scaled_dot_attention consumes.
+at::Tensor expand_bias_to_heads(const at::Tensor& bias, int64_t heads);
+
+// Runs a BatchNorm module on rows [N, C] (channels last), with the module's own training-mode
+// bookkeeping (running stats, num_batches_tracked); scale multiplies the output (folded into the
+// affine parameters). For BatchNorm1d on [B, C, L] and BatchNorm2d
+// on [B, C, H, W] the per-channel statistics are the same as over the rows of the channels-last
+// view, so LeFF keeps its activations as rows and never transposes.
+template <size_t D, typename Derived>
+at::Tensor batch_norm_rows(torch::nn::BatchNormImplBase<D, Derived>& bn, const at::Tensor& rows, double scale = 1.0);
+
+// nn.MultiheadAttention's parameters: in_proj_weight [3D, D], in_proj_bias [3D], out_proj (Linear).
+class MultiheadAttentionImpl : public torch::nn::Module {
+ public:
+  MultiheadAttentionImpl(int64_t width, int64_t heads);
+  // x [B, L, D]; bias as in scaled_dot_attention (already expanded to heads).
+  at::Tensor forward(const at::Tensor& x, const at::Tensor& bias = {});
+  void reset_parameters();  // PyTorch's: xavier_uniform in_proj_weight, zero biases
+
+  at::Tensor in_proj_weight, in_proj_bias;
+  torch::nn::Linear out_proj{nullptr};
+  int64_t heads;
+};
+TORCH_MODULE(MultiheadAttention);
+
+// Standard CLIP MLP: c_fc (D -> 4D), QuickGELU, c_proj (4D -> D).
+class MlpImpl : public torch::nn::Module {
+ public:
+  explicit MlpImpl(int64_t width);
+  at::Tensor forward(const at::Tensor& x);
+  torch::nn::Linear c_fc{nullptr}, c_proj{nullptr};
+};
+TORCH_MODULE(Mlp);
+
+// A module that only holds a BatchNorm under the name "bn" (the official nn.Sequential
+// ("bn", BatchNorm), ("gelu", QuickGELU) gives keys "ac1.bn.*").
+template <typename BN>
+class BnHolderImpl : public torch::nn::Module {
+ public:
+  explicit BnHolderImpl(int64_t channels) { bn = register_module("bn", BN(channels)); }
+  BN bn{nullptr};
+};
+
+// Holds "depconv" (3x3 depthwise Conv2d, no bias) and "bn" (BatchNorm2d), as official depConv.
+class DepConvImpl : public torch::nn::Module {
+ public:
+  explicit DepConvImpl(int64_t channels);
+  torch::nn::Conv2d depconv{nullptr};
+  torch::nn::BatchNorm2d bn{nullptr};
+};
+TORCH_MODULE(DepConv);
+
+// Official PyramidCLIP LEFF: linear1 (D -> 4D), BN1d, QuickGELU, depthwise 3x3 conv on the
+// patch grid, BN2d, QuickGELU, linear2 (4D -> D), BN1d, QuickGELU. The class token (position 0)
+// bypasses it: its output is the block's input token itself (official: cat([clsToken, x])).
+class LeFFImpl : public torch::nn::Module {
+ public:
+  explicit LeFFImpl(int64_t width);
+  at::Tensor forward(const at::Tensor& x);  // x [B, 1 + G*G, D]
+  torch::nn::Linear linear1{nullptr}, linear2{nullptr};
+  std::shared_ptr<BnHolderImpl<torch::nn::BatchNorm1d>> ac1, ac2;
+  DepConv depConv{nullptr};
+};
+TORCH_MODULE(LeFF);
+
+// Pre-LN residual block: x + attn(ln_1(x)); x + mlp(ln_2(x)); mlp is Mlp or LeFF.
+class ResidualAttentionBlockImpl : public torch::nn::Module {
+ public:
+  ResidualAttentionBlockImpl(int64_t width, int64_t heads, bool leff);
+  at::Tensor forward(const at::Tensor& x, const at::Tensor& bias = {});
+  MultiheadAttention attn{nullptr};
+  torch::nn::LayerNorm ln_1{nullptr}, ln_2{nullptr};
+  Mlp mlp{nullptr};        // standard block
+  LeFF leff_mlp{nullptr};  // LeFF block (registered as "mlp")
+};
+TORCH_MODULE(ResidualAttentionBlock);
+
+// A stack of blocks. Registered as "resblocks" (OpenAI CLIP) or, when split > 0, as
+// "resblocks1" (blocks [0, split)) and "resblocks2" (blocks [split, layers)) as the official
+// PyramidCLIP Transformer; leff makes the resblocks1 blocks LeFF blocks.
+class TransformerImpl : public torch::nn::Module {
+ public:
+  TransformerImpl(int64_t width, int64_t layers, int64_t heads, int64_t split = 0, bool leff = false);
+  // Runs blocks [begin, end) (end < 0: all). bias as in scaled_dot_attention.
+  at::Tensor forward(at::Tensor x, const at::Tensor& bias = {}, int64_t begin = 0, int64_t end = -1);
+  // OpenAI CLIP initialize_parameters for the text transformer (attn/proj/fc std formulas).
+  void init_clip_text();
+
+  int64_t width, layers, heads;
+  std::vector<ResidualAttentionBlock> blocks;  // in order, across resblocks1/resblocks2
+};
+TORCH_MODULE(Transformer);
+
+}  // namespace pc

@@ -1,0 +1,81 @@
+// Multi-head attention as nn.MultiheadAttention computes it, on batch-first activations, with the
+// heads folded into the batch dimension of one bmm (no per-head loops).
+#include <torch/torch.h>
+
+#include <cmath>
+#include <limits>
+
+#include "pyramidclip/model/layers.h"
+
+namespace pc {
+
+at::Tensor causal_mask(int64_t length, const at::TensorOptions& options) {
+  return at::full({length, length}, -std::numeric_limits<float>::infinity(), options.dtype(at::kFloat)).triu_(1);
+}
+
+at::Tensor key_padding_bias(const at::Tensor& keep) {
+  at::Tensor bias = at::zeros(keep.sizes(), keep.options().dtype(at::kFloat));
+  bias.masked_fill_(keep.logical_not(), -std::numeric_limits<float>::infinity());
+  return bias.unsqueeze(1);  // [B, 1, Lk]
+}
+
+at::Tensor expand_bias_to_heads(const at::Tensor& bias, int64_t heads) {
+  const int64_t b = bias.size(0);
+  return bias.unsqueeze(1).expand({b, heads, bias.size(1), bias.size(2)}).reshape({b * heads, bias.size(1), bias.size(2)});
+}
+
+namespace {
+
+// [B, L, D] -> [B*H, L, D/H]
+at::Tensor split_heads(const at::Tensor& x, int64_t heads) {
+  const int64_t b = x.size(0), l = x.size(1), d = x.size(2);
+  return x.reshape({b, l, heads, d / heads}).transpose(1, 2).reshape({b * heads, l, d / heads});
+}
+
+// [B*H, L, Dh] -> [B, L, H*Dh]
+at::Tensor merge_heads(const at::Tensor& x, int64_t batch) {
+  const int64_t heads = x.size(0) / batch, l = x.size(1), dh = x.size(2);
+  return x.view({batch, heads, l, dh}).transpose(1, 2).reshape({batch, l, heads * dh});
+}
+
+// q [N, Lq, Dh], k/v [N, Lk, Dh] -> [N, Lq, Dh]
+at::Tensor attend(const at::Tensor& q, const at::Tensor& k, const at::Tensor& v, const at::Tensor& bias) {
+  const double scale = 1.0 / std::sqrt(static_cast<double>(q.size(2)));
+  at::Tensor scores = bias.defined() ? at::baddbmm(bias, q, k.transpose(1, 2), /*beta=*/1.0, /*alpha=*/scale)
+                                     : at::bmm(q, k.transpose(1, 2)).mul_(scale);
+  return at::bmm(at::softmax(scores, -1), v);
+}
+
+}  // namespace
+
+at::Tensor scaled_dot_attention(const at::Tensor& q, const at::Tensor& k, const at::Tensor& v, int64_t heads,
+                                const at::Tensor& bias) {
+  return merge_heads(attend(split_heads(q, heads), split_heads(k, heads), split_heads(v, heads), bias), q.size(0));
+}
+
+MultiheadAttentionImpl::MultiheadAttentionImpl(int64_t width, int64_t heads_) : heads(heads_) {
+  in_proj_weight = register_parameter("in_proj_weight", torch::empty({3 * width, width}));
+  in_proj_bias = register_parameter("in_proj_bias", torch::empty({3 * width}));
+  out_proj = register_module("out_proj", torch::nn::Linear(width, width));
+  reset_parameters();
+}
+
+void MultiheadAttentionImpl::reset_parameters() {
+  torch::NoGradGuard no_grad;
+  torch::nn::init::xavier_uniform_(in_proj_weight);
+  in_proj_bias.zero_();
+  out_proj->bias.zero_();
+}
+
+at::Tensor MultiheadAttentionImpl::forward(const at::Tensor& x, const at::Tensor& bias) {
+  const int64_t b = x.size(0), l = x.size(1), d = x.size(2), dh = d / heads;
+  // One GEMM for q, k, v; one copy puts them in [3, B*H, L, Dh] order.
+  at::Tensor qkv = at::linear(x, in_proj_weight, in_proj_bias)
+                       .view({b, l, 3, heads, dh})
+                       .permute({2, 0, 3, 1, 4})
+                       .reshape({3, b * heads, l, dh});
+  at::Tensor out = attend(qkv[0], qkv[1], qkv[2], bias);
+  return out_proj->forward(merge_heads(out, b));
+}
+
+}  // namespace pc

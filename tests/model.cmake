@@ -1,0 +1,1 @@
+pc_test(model TORCH SOURCES test_model.cpp test_model_parts.cpp test_model_h5.cpp DEPS pc_model)
