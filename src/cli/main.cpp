@@ -8,6 +8,7 @@
 #include <string>
 #include <vector>
 
+#include "blas_coretype.h"
 #include "commands.h"
 #include "pyramidclip/util/errors.h"
 
@@ -69,6 +70,7 @@ int dispatch(int argc, char** argv) {
 }  // namespace
 
 int main(int argc, char** argv) {
+  pc::cli::ensure_blas_coretype(argv);
   try {
     return dispatch(argc, argv);
   } catch (const pc::UserError& e) {

@@ -15,7 +15,7 @@ void average_gradients(const std::vector<at::Tensor>& params, Comm& comm) {
     grads.push_back(p.grad());
     total += p.numel();
   }
-  at::Tensor flat = at::empty({total}, params.front().options().dtype(at::kFloat));
+  at::Tensor flat = at::empty({total}, params.front().options());  // one dtype: the fp32 master params
   int64_t off = 0;
   for (const auto& g : grads) {
     flat.narrow(0, off, g.numel()).copy_(g.reshape(-1));

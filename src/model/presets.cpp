@@ -34,17 +34,18 @@ ModelConfig model_preset(const std::string& name, bool official) {
     c.embed_dim = 1024;
   } else if (name == "tiny") {
     c.vision = "vit";
-    c.image_size = 64;
+    // Sized so the demo trains in minutes on 2 CPU cores (one rank per core).
+    c.image_size = 48;
     c.patch_size = 8;
-    c.vision_width = 128;
+    c.vision_width = 96;
     c.vision_layers = 6;
     c.vision_heads = 4;
     c.leff_layers = 3;
     c.roi_layers = 3;
-    c.text_width = 128;
+    c.text_width = 64;
     c.text_layers = 4;
     c.text_heads = 4;
-    c.embed_dim = 128;
+    c.embed_dim = 64;
   } else {
     throw UserError("unknown model preset '" + name + "': known presets are tiny, vit-b32, vit-b16, rn50");
   }
