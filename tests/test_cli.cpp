@@ -42,7 +42,7 @@ void expect_usage_error(const std::string& args, const std::string& must_mention
 
 TEST(Cli, HelpOnEveryCommand) {
   for (const char* cmd : {"--help", "train --help", "eval --help", "data synth --help", "model info --help",
-                          "tokenize --help"}) {
+                          "tokenize --help", "data --help"}) {
     Result r = run(cmd);
     EXPECT_EQ(r.code, 0) << cmd << ": " << r.err;
     EXPECT_NE(r.out.find("usage: pyramidclip"), std::string::npos) << cmd;
@@ -51,6 +51,8 @@ TEST(Cli, HelpOnEveryCommand) {
 
 TEST(Cli, BadInputIsOneLineAndExitTwo) {
   expect_usage_error("frobnicate", "unknown command 'frobnicate'");
+  expect_usage_error("data", "needs a subcommand: synth");
+  expect_usage_error("model --verbose", "needs a subcommand: info");
   expect_usage_error("train --no-such-option 1", "no-such-option");
   expect_usage_error("train --config /nonexistent/x.cfg", "/nonexistent/x.cfg");
   expect_usage_error("model info --model.preset vit-b64", "vit-b64");

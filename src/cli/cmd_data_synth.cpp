@@ -46,10 +46,6 @@ int cmd_data_synth(int argc, char** argv) {
   require(merges >= 0 && merges <= Tokenizer::kMaxMerges, "--vocab-merges must be in [0, 48894]");
 
   SynthResult r = synth_dataset(o);
-  std::printf("data synth: %lld train samples in %d shards, %lld held-out images of %d classes in %s (%.1fs)\n",
-              static_cast<long long>(r.train_samples), r.train_shards, static_cast<long long>(r.heldout_samples),
-              r.num_classes, o.out_dir.c_str(), r.seconds);
-
   {
     // Prompts phrased like the generated captions; the 80 ImageNet templates stay the default of eval.
     std::ofstream t(o.out_dir + "/templates.txt");

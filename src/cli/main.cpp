@@ -62,6 +62,17 @@ int dispatch(int argc, char** argv) {
     for (int i = 0; match && i < n; ++i) match = c.words[i] == argv[1 + i];
     if (match) return c.run(argc - n, argv + n);
   }
+  // "pyramidclip data" alone: name the subcommands it has
+  std::string subs;
+  for (const auto& c : commands())
+    if (c.words.size() > 1 && c.words[0] == argv[1]) subs += (subs.empty() ? "" : ", ") + c.words[1];
+  if (!subs.empty() && argc > 2 && (!std::strcmp(argv[2], "--help") || !std::strcmp(argv[2], "-h"))) {
+    usage(stdout);
+    return 0;
+  }
+  if (!subs.empty() && (argc == 2 || argv[2][0] == '-'))
+    throw pc::UserError(std::string("'") + argv[1] + "' needs a subcommand: " + subs + " (pyramidclip " + argv[1] +
+                        " " + subs.substr(0, subs.find(',')) + " --help)");
   std::string got = argv[1];
   if (argc > 2 && argv[2][0] != '-') got += std::string(" ") + argv[2];
   throw pc::UserError("unknown command '" + got + "' (run pyramidclip --help for the list)");
