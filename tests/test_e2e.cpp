@@ -65,4 +65,22 @@ TEST(EndToEnd, SynthTrainTwoRanksEval) {
   fs::remove_all(dir);
 }
 
+// A setup error that every rank hits (here a config file passed as the vocabulary) ends all ranks
+// with exit 2 and one line from us, not an MPI_Abort.
+TEST(EndToEnd, SetupErrorUnderMpirunIsOneLineAndExitTwo) {
+  const fs::path log = fs::temp_directory_path() / ("pc_e2e_missing_" + std::to_string(::getpid()) + ".log");
+  const std::string cmd = std::string(PC_MPIEXEC) + " -np 2 --oversubscribe --bind-to none " + PC_BINARY +
+                          " train --config " PC_SOURCE_DIR "/configs/tiny.cfg --data.vocab " PC_SOURCE_DIR
+                          "/configs/tiny.cfg --data.train-shards '/nonexistent/{0..3}.tar' --train.run " +
+                          (fs::temp_directory_path() / "pc_e2e_missing_run").string() + " > " + log.string() + " 2>&1";
+  EXPECT_EQ(sh(cmd), 2);
+  const std::string out = slurp(log);
+  size_t ours = 0;
+  for (size_t p = out.find("pyramidclip: error"); p != std::string::npos; p = out.find("pyramidclip: error", p + 1)) ++ours;
+  EXPECT_EQ(ours, 1u) << out;
+  EXPECT_NE(out.find("tiny.cfg"), std::string::npos) << out;
+  EXPECT_EQ(out.find("MPI_ABORT"), std::string::npos) << out;
+  fs::remove(log);
+}
+
 }  // namespace

@@ -111,6 +111,9 @@ int cmd_train(int argc, char** argv) {
     init_logging(comm->rank(), cfg.run_dir + "/logs");
     train(cfg, *comm);
     return 0;
+  } catch (const SetupError& e) {
+    if (comm->rank() == 0) std::fprintf(stderr, "pyramidclip: error: %s\n", e.what());
+    return kExitUsage;
   } catch (const UserError& e) {
     // data or file problems can hit one rank alone: print it there and end every rank
     std::fprintf(stderr, "pyramidclip: error (rank %d): %s\n", comm->rank(), e.what());

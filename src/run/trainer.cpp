@@ -79,29 +79,45 @@ int64_t train(const TrainConfig& cfg, Comm& comm) {
   torch::set_num_threads(threads);
   std::filesystem::create_directories(cfg.run_dir);
 
-  Tokenizer tokenizer = Tokenizer::from_file(cfg.vocab);
-  require(tokenizer.vocab_size() <= cfg.model.vocab_size,
-          "vocabulary " + cfg.vocab + " has " + std::to_string(tokenizer.vocab_size()) + " tokens but model.vocab-size is " +
-              std::to_string(cfg.model.vocab_size) + ": raise model.vocab-size or use a smaller vocabulary");
-  const int context = cfg.model.context_length;
-  auto tokenize = [&tokenizer, context](const std::string& s) { return tokenizer.tokenize(s, context); };
-
-  TrainLoaderOptions lo;
-  lo.shards = cfg.train_shards;
-  lo.image_size = cfg.model.image_size;
-  lo.batch_size = local_batch;
-  lo.rank = rank;
-  lo.world_size = world;
-  lo.seed = cfg.seed;
-  lo.roi_count = cfg.roi_count;
-  lo.global_crop = {cfg.global_crop_min, cfg.global_crop_max};
-  lo.local_crop = {cfg.local_crop_min, cfg.local_crop_max};
-  lo.max_bad_fraction = cfg.max_bad_fraction;
-  TrainLoader loader(lo, tokenize);
-
-  const int64_t dataset_size = count_samples(cfg.train_shards);
-  require(dataset_size >= cfg.global_batch, "the dataset " + cfg.train_shards + " has " +
-                                                std::to_string(dataset_size) + " samples, fewer than train.global-batch");
+  // Setup (vocabulary, shards) fails alike on every rank most of the time: agree on the outcome so
+  // that all ranks stop with one message instead of an MPI_Abort.
+  std::unique_ptr<Tokenizer> tokenizer_ptr;
+  std::unique_ptr<TrainLoader> loader_ptr;
+  int64_t dataset_size = 0;
+  std::string setup_error;
+  try {
+    tokenizer_ptr = std::make_unique<Tokenizer>(Tokenizer::from_file(cfg.vocab));
+    const Tokenizer* tokenizer = tokenizer_ptr.get();
+    require(tokenizer->vocab_size() <= cfg.model.vocab_size,
+            "vocabulary " + cfg.vocab + " has " + std::to_string(tokenizer->vocab_size()) +
+                " tokens but model.vocab-size is " + std::to_string(cfg.model.vocab_size) +
+                ": raise model.vocab-size or use a smaller vocabulary");
+    const int context = cfg.model.context_length;
+    auto tokenize = [tokenizer, context](const std::string& s) { return tokenizer->tokenize(s, context); };
+    TrainLoaderOptions lo;
+    lo.shards = cfg.train_shards;
+    lo.image_size = cfg.model.image_size;
+    lo.batch_size = local_batch;
+    lo.rank = rank;
+    lo.world_size = world;
+    lo.seed = cfg.seed;
+    lo.roi_count = cfg.roi_count;
+    lo.global_crop = {cfg.global_crop_min, cfg.global_crop_max};
+    lo.local_crop = {cfg.local_crop_min, cfg.local_crop_max};
+    lo.max_bad_fraction = cfg.max_bad_fraction;
+    loader_ptr = std::make_unique<TrainLoader>(lo, tokenize);
+    dataset_size = count_samples(cfg.train_shards);
+    require(dataset_size >= cfg.global_batch, "the dataset " + cfg.train_shards + " has " +
+                                                  std::to_string(dataset_size) +
+                                                  " samples, fewer than train.global-batch");
+  } catch (const UserError& e) {
+    setup_error = e.what();
+  }
+  at::Tensor failed = torch::tensor({setup_error.empty() ? 0 : 1}, torch::kInt);
+  comm.allreduce_max(failed);
+  if (failed.item<int>())
+    throw SetupError(setup_error.empty() ? "another rank failed to set up (see its log)" : setup_error);
+  TrainLoader& loader = *loader_ptr;
   const double total_samples = cfg.epochs * static_cast<double>(dataset_size);
   const int64_t total_steps = std::max<int64_t>(1, static_cast<int64_t>(total_samples / cfg.global_batch));
 
