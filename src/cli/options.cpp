@@ -1,5 +1,6 @@
 #include "options.h"
 
+#include <algorithm>
 #include <fstream>
 #include <iostream>
 #include <map>
