@@ -1,14 +1,18 @@
 // The CLI contract: --help everywhere, and bad input is ONE clear line on stderr with exit 2.
 #include <gtest/gtest.h>
-#include <sys/wait.h>
+#include <unistd.h>
 
-#include <array>
 #include <cstdio>
 #include <filesystem>
 #include <fstream>
 #include <string>
 
+#include "test_process.h"
+
 namespace {
+
+using pc::test::exit_code_of;
+using pc::test::slurp;
 
 struct Result {
   int code;
@@ -20,12 +24,8 @@ Result run(const std::string& args, const std::string& stdin_text = "") {
   std::filesystem::create_directories(dir);
   const std::string in = (dir / "in").string(), out = (dir / "out").string(), err = (dir / "err").string();
   std::ofstream(in) << stdin_text;
-  int status = std::system((std::string(PC_BINARY) + " " + args + " <" + in + " >" + out + " 2>" + err).c_str());
-  auto slurp = [](const std::string& p) {
-    std::ifstream f(p);
-    return std::string(std::istreambuf_iterator<char>(f), {});
-  };
-  Result r{WIFEXITED(status) ? WEXITSTATUS(status) : -1, slurp(out), slurp(err)};
+  const int code = exit_code_of(std::string(PC_BINARY) + " " + args + " <" + in + " >" + out + " 2>" + err);
+  Result r{code, slurp(out), slurp(err)};
   std::filesystem::remove_all(dir);
   return r;
 }

@@ -5,41 +5,34 @@
 #include <nlohmann/json.hpp>
 #include <unistd.h>
 
-#include <cstdlib>
 #include <filesystem>
 #include <fstream>
 #include <string>
 #include <vector>
 
+#include "test_process.h"
+
 namespace {
 
 namespace fs = std::filesystem;
-
-int sh(const std::string& cmd) {
-  int status = std::system(cmd.c_str());
-  return WIFEXITED(status) ? WEXITSTATUS(status) : -1;
-}
-
-std::string slurp(const fs::path& p) {
-  std::ifstream f(p);
-  return std::string(std::istreambuf_iterator<char>(f), {});
-}
+using pc::test::slurp;
+using pc::test::exit_code_of;
 
 TEST(EndToEnd, SynthTrainTwoRanksEval) {
   const fs::path dir = fs::temp_directory_path() / ("pc_e2e_" + std::to_string(::getpid()));
   fs::remove_all(dir);
   fs::create_directories(dir);
   const std::string bin = PC_BINARY, data = (dir / "data").string(), run = (dir / "run").string();
-  ASSERT_EQ(sh(bin + " data synth --out " + data + " --train-samples 600 --shard-size 100 --heldout-per-class 1 "
+  ASSERT_EQ(exit_code_of(bin + " data synth --out " + data + " --train-samples 600 --shard-size 100 --heldout-per-class 1 "
                      "--vocab-merges 500 > " + (dir / "synth.log").string() + " 2>&1"), 0)
-      << slurp(dir / "synth.log");
+      << slurp((dir / "synth.log").string());
 
   const std::string train = std::string(PC_MPIEXEC) + " -np 2 --oversubscribe --bind-to none " + bin +
                             " train --config " PC_SOURCE_DIR "/configs/tiny.cfg --data.train-shards " + data +
                             "/train --data.vocab " + data + "/bpe_vocab.txt.gz --train.run " + run +
                             " --train.global-batch 32 --train.epochs 1 --train.warmup-samples 64 --train.threads 1 > " +
                             (dir / "train.log").string() + " 2>&1";
-  ASSERT_EQ(sh(train), 0) << slurp(dir / "train.log");
+  ASSERT_EQ(exit_code_of(train), 0) << slurp((dir / "train.log").string());
 
   for (const char* f : {"model.h5", "config.cfg", "metrics.jsonl", "logs/rank-0.log", "logs/rank-1.log"})
     EXPECT_TRUE(fs::exists(fs::path(run) / f)) << f;
@@ -58,8 +51,8 @@ TEST(EndToEnd, SynthTrainTwoRanksEval) {
   const std::string eval = bin + " eval --config " + run + "/config.cfg --weights " + run + "/model.h5 --images " +
                            data + "/heldout --templates " + data + "/templates.txt --output " + run +
                            "/zs.json > " + (dir / "eval.log").string() + " 2>&1";
-  ASSERT_EQ(sh(eval), 0) << slurp(dir / "eval.log");
-  auto zs = nlohmann::json::parse(slurp(fs::path(run) / "zs.json"));
+  ASSERT_EQ(exit_code_of(eval), 0) << slurp((dir / "eval.log").string());
+  auto zs = nlohmann::json::parse(slurp(run + "/zs.json"));
   EXPECT_EQ(zs["num_images"].get<int>(), 48);  // one held-out image per class
   EXPECT_GE(zs["top5"].get<double>(), zs["top1"].get<double>());
   fs::remove_all(dir);
@@ -73,8 +66,8 @@ TEST(EndToEnd, SetupErrorUnderMpirunIsOneLineAndExitTwo) {
                           " train --config " PC_SOURCE_DIR "/configs/tiny.cfg --data.vocab " PC_SOURCE_DIR
                           "/configs/tiny.cfg --data.train-shards '/nonexistent/{0..3}.tar' --train.run " +
                           (fs::temp_directory_path() / "pc_e2e_missing_run").string() + " > " + log.string() + " 2>&1";
-  EXPECT_EQ(sh(cmd), 2);
-  const std::string out = slurp(log);
+  EXPECT_EQ(exit_code_of(cmd), 2);
+  const std::string out = slurp(log.string());
   size_t ours = 0;
   for (size_t p = out.find("pyramidclip: error"); p != std::string::npos; p = out.find("pyramidclip: error", p + 1)) ++ours;
   EXPECT_EQ(ours, 1u) << out;

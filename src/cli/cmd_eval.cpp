@@ -37,7 +37,6 @@ int cmd_eval(int argc, char** argv) {
   const int batch = get<int>(vm, "batch-size");
   require(batch > 0, "--batch-size must be positive");
   if (get<int>(vm, "threads") > 0) torch::set_num_threads(get<int>(vm, "threads"));
-  require(std::ifstream(weights).good(), "cannot read weights " + weights + ": check the path (train writes <run>/model.h5)");
 
   Tokenizer tok = Tokenizer::from_file(get<std::string>(vm, "data.vocab"));
   const std::string tsrc = get<std::string>(vm, "templates");

@@ -131,6 +131,7 @@ int64_t train(const TrainConfig& cfg, Comm& comm) {
   broadcast_parameters(all_tensors, comm);
   torch::manual_seed(cfg.seed + 1000003ULL * (rank + 1));  // per-rank stream for augmentation/dropout
 
+  at::Tensor logit_scale = model->named_parameters(/*recurse=*/false)["logit_scale"];
   ParamGroups groups = split_for_weight_decay(*model);
   std::vector<at::Tensor> trainable = groups.decay;
   trainable.insert(trainable.end(), groups.no_decay.begin(), groups.no_decay.end());
@@ -158,8 +159,8 @@ int64_t train(const TrainConfig& cfg, Comm& comm) {
   for (int64_t step = 1; step <= total_steps; ++step) {
     const auto t0 = Clock::now();
     Batch batch = loader.next();
-    agree_on_inputs(batch, comm, cfg.loss);
     const double data_wait = seconds_since(t0);
+    agree_on_inputs(batch, comm, cfg.loss);
 
     const double lr = lr_at(samples_seen, cfg.lr, cfg.warmup_samples, total_samples);
     for (auto& g : optimizer.param_groups()) static_cast<torch::optim::AdamWOptions&>(g.options()).lr(lr);
@@ -173,8 +174,7 @@ int64_t train(const TrainConfig& cfg, Comm& comm) {
     {
       // CLIP clamps the learnable temperature so logits never exceed 100
       torch::NoGradGuard no_grad;
-      for (auto& item : model->named_parameters(false))
-        if (item.key() == "logit_scale") item.value().clamp_(0, std::log(100.0));
+      logit_scale.clamp_(0, std::log(100.0));
     }
     samples_seen += cfg.global_batch;
 
