@@ -43,7 +43,8 @@ class DataLoader : public ::testing::Test {
     o.rank = rank;
     o.world_size = world;
     o.seed = 1;
-    o.shuffle_buffer = 8;
+    o.streams = 4;        // one shard per stream and epoch
+    o.shuffle_block = 4;
     return o;
   }
   // Keys of the next n batches.
@@ -90,18 +91,16 @@ TEST_F(DataLoader, BatchIsWellFormed) {
 
 TEST_F(DataLoader, TwoRanksCoverEachEpochExactlyOnce) {
   TrainLoader r0(options(0, 2), test::toy_tokenize), r1(options(1, 2), test::toy_tokenize);
-  EXPECT_FALSE(r0.sample_striding());
-  // 40 samples in 4 shards: each rank reads 2 shards = 20 samples = 4 batches per epoch
-  const auto e0a = keys(r0, 4), e0b = keys(r1, 4);
+  // 40 samples in 4 shards, 4 streams of one shard each: 4 batches of 5 per rank are epoch 0
+  std::vector<std::string> all = keys(r0, 4), e0b = keys(r1, 4);
   EXPECT_EQ(r0.epoch(), 0);
   EXPECT_EQ(r0.samples_seen(), 20);
-  std::vector<std::string> all = e0a;
+  const std::vector<std::string> e0a = all;
   all.insert(all.end(), e0b.begin(), e0b.end());
   EXPECT_EQ(as_set(all).size(), 40u);  // no duplicates, nothing missing
   EXPECT_EQ(all.size(), 40u);
-  const auto e1a = keys(r0, 4), e1b = keys(r1, 4);
+  std::vector<std::string> all1 = keys(r0, 4), e1b = keys(r1, 4);
   EXPECT_EQ(r0.epoch(), 1);
-  std::vector<std::string> all1 = e1a;
   all1.insert(all1.end(), e1b.begin(), e1b.end());
   EXPECT_EQ(as_set(all1).size(), 40u);
   EXPECT_NE(all, all1);  // another epoch, another order
@@ -124,29 +123,37 @@ TEST_F(DataLoader, TwoRanksCoverEachEpochExactlyOnce) {
   EXPECT_NE(keys(other, 4), e0a);
 }
 
-TEST_F(DataLoader, EpochShardOrderIsAPermutation) {
-  const auto a = TrainLoader::epoch_shard_order(100, 1, 0), b = TrainLoader::epoch_shard_order(100, 1, 1);
-  EXPECT_EQ(std::set<size_t>(a.begin(), a.end()).size(), 100u);
-  EXPECT_NE(a, b);
-  EXPECT_EQ(a, TrainLoader::epoch_shard_order(100, 1, 0));
+TEST_F(DataLoader, FewerShardsThanStreamsSplitsShards) {
+  // 2 shards (20 samples), 6 streams on 3 ranks: ranges of 3 samples, 18 per epoch
+  std::vector<std::unique_ptr<TrainLoader>> ranks;
+  for (int r = 0; r < 3; ++r) {
+    TrainLoaderOptions o = options(r, 3);
+    o.shards = dir_->str("synth/train/{00000..00001}.tar");
+    o.streams = 6;
+    o.batch_size = 1;
+    ranks.push_back(std::make_unique<TrainLoader>(o, test::toy_tokenize));
+  }
+  std::multiset<std::string> epoch0;
+  std::set<std::string> later;
+  for (int step = 0; step < 20; ++step)
+    for (auto& l : ranks) {
+      Batch b = l->next();
+      (b.epochs[0] == 0 ? static_cast<void>(epoch0.insert(b.keys[0])) : static_cast<void>(later.insert(b.keys[0])));
+    }
+  // 60 positions cover more than one epoch of every stream: epoch 0 is 18 samples once each
+  EXPECT_EQ(epoch0.size(), 18u);
+  EXPECT_EQ(std::set<std::string>(epoch0.begin(), epoch0.end()).size(), 18u);
+  EXPECT_FALSE(later.empty());
 }
 
-TEST_F(DataLoader, FewerShardsThanRanksStridesSamples) {
-  TrainLoaderOptions o0 = options(0, 3), o1 = options(1, 3), o2 = options(2, 3);
-  for (auto* o : {&o0, &o1, &o2}) {
-    o->shards = dir_->str("synth/train/{00000..00001}.tar");  // 2 shards, 3 ranks, 20 samples
-    o->batch_size = 1;
+TEST_F(DataLoader, StreamsMustBeAMultipleOfTheRanks) {
+  TrainLoaderOptions o = options(0, 3);  // 4 streams, 3 ranks
+  try {
+    TrainLoader l(o, test::toy_tokenize);
+    FAIL();
+  } catch (const UserError& e) {
+    EXPECT_NE(std::string(e.what()).find("data.streams"), std::string::npos) << e.what();
   }
-  TrainLoader a(o0, test::toy_tokenize), b(o1, test::toy_tokenize), c(o2, test::toy_tokenize);
-  EXPECT_TRUE(a.sample_striding());
-  // per shard of 10: rank 0 takes 0,3,6,9 (4), ranks 1 and 2 take 3 each -> 8 + 6 + 6 = 20
-  std::vector<std::string> all = keys(a, 8), kb = keys(b, 6), kc = keys(c, 6);
-  EXPECT_EQ(a.epoch(), 0);
-  all.insert(all.end(), kb.begin(), kb.end());
-  all.insert(all.end(), kc.begin(), kc.end());
-  EXPECT_EQ(as_set(all).size(), 20u);
-  keys(b, 1);
-  EXPECT_EQ(b.epoch(), 1);
 }
 
 TEST_F(DataLoader, MissingShardIsAUserError) {
@@ -196,11 +203,15 @@ TEST_F(DataLoader, CorruptInputsAreSkippedAndCounted) {
   garbage_npy.members["roi.npy"] = std::string(300, '\x01');
   RawSample no_caption = planted("bad_no_caption");
   no_caption.members.erase("txt");
+  RawSample empty_caption = planted("bad_empty_caption");
+  empty_caption.members["txt"].clear();
+  RawSample latin1_caption = planted("bad_not_utf8_caption");
+  latin1_caption.members["txt"] = "caf\xe9 au lait";
   RawSample no_sidecars = planted("no_sidecars");
   no_sidecars.members.erase("summary.txt");
   no_sidecars.members.erase("tags.txt");
   no_sidecars.members.erase("roi.npy");
-  for (const RawSample* s : {&truncated, &zero, &garbage_npy, &no_caption, &no_sidecars})
+  for (const RawSample* s : {&truncated, &zero, &garbage_npy, &no_caption, &empty_caption, &latin1_caption, &no_sidecars})
     sb.samples.insert(sb.samples.begin() + 3, *s);
   test::TempDir dir("corrupt");
   sb.write(dir.str("00000.tar"));
@@ -208,15 +219,21 @@ TEST_F(DataLoader, CorruptInputsAreSkippedAndCounted) {
   TrainLoaderOptions o = options();
   o.shards = dir.str("00000.tar");
   o.batch_size = 12;  // 10 good + garbage_npy + no_sidecars
-  o.shuffle_buffer = 0;
+  o.streams = 1;
+  o.shuffle_block = 1;  // file order
   o.max_bad_fraction = 0.5;
+  for (int workers : {0, 3}) {
+    o.workers = workers;
+    TrainLoader l(o, test::toy_tokenize);
+    Batch b = l.next();
+    const DataStats st = l.stats();
+    EXPECT_EQ(st.samples_skipped, 5);
+    EXPECT_EQ(st.members_dropped, 1);
+    EXPECT_EQ(st.samples_read, 17);
+    for (const std::string& k : b.keys) EXPECT_EQ(k.rfind("bad_", 0), std::string::npos) << k;
+  }
   TrainLoader l(o, test::toy_tokenize);
   Batch b = l.next();
-  const DataStats st = l.stats();
-  EXPECT_EQ(st.samples_skipped, 3);
-  EXPECT_EQ(st.members_dropped, 1);
-  EXPECT_EQ(st.samples_read, 15);
-  for (const std::string& k : b.keys) EXPECT_EQ(k.rfind("bad_", 0), std::string::npos) << k;
   const auto pos = [&](const std::string& k) {
     return static_cast<int64_t>(std::find(b.keys.begin(), b.keys.end(), k) - b.keys.begin());
   };
@@ -236,7 +253,7 @@ TEST_F(DataLoader, CorruptInputsAreSkippedAndCounted) {
   TrainLoader strict(o, test::toy_tokenize);
   EXPECT_THROW(
       {
-        for (int i = 0; i < 5; ++i) strict.next();
+        for (int i = 0; i < 30; ++i) strict.next();  // judged once 200 samples were read
       },
       UserError);
 }
@@ -271,6 +288,7 @@ TEST_F(DataLoader, DamagedAndEmptyShardsAreSkipped) {
   test::write_file(dir.str("00002.tar"), "");
   TrainLoaderOptions o = options();
   o.shards = dir.str("{00000..00002}.tar");
+  o.streams = 3;
   o.batch_size = 10;
   o.max_bad_fraction = 1.0;
   TrainLoader l(o, test::toy_tokenize);

@@ -26,6 +26,10 @@ void add_train_options(po::options_description& o) {
       ("data.global-crop-min", po::value<double>()->default_value(d.global_crop_min), "global view: min crop area fraction")
       ("data.local-crop-min", po::value<double>()->default_value(d.local_crop_min), "local view: min crop area fraction")
       ("data.max-bad-fraction", po::value<double>()->default_value(d.max_bad_fraction), "stop when more samples than this are unreadable")
+      ("data.streams", po::value<int>()->default_value(d.data_streams), "logical sample streams; fixed for a run, a multiple of every rank count it resumes on")
+      ("data.shuffle-block", po::value<int>()->default_value(d.shuffle_block), "samples per shuffled block of a stream (memory per rank: streams/ranks blocks)")
+      ("data.workers", po::value<int>()->default_value(d.data_workers), "decode/augment threads per rank (0: in the training thread)")
+      ("data.prefetch", po::value<int>()->default_value(d.prefetch), "batches decoded ahead per rank")
       ("train.run", po::value<std::string>()->default_value(d.run_dir), "run directory (weights, metrics, logs, config)")
       ("train.global-batch", po::value<int>()->default_value(d.global_batch), "samples per step summed over ranks")
       ("train.epochs", po::value<double>()->default_value(d.epochs), "passes over the training set (fractions allowed)")
@@ -53,6 +57,10 @@ TrainConfig train_config_from(const po::variables_map& vm) {
   c.global_crop_min = get<double>(vm, "data.global-crop-min");
   c.local_crop_min = get<double>(vm, "data.local-crop-min");
   c.max_bad_fraction = get<double>(vm, "data.max-bad-fraction");
+  c.data_streams = get<int>(vm, "data.streams");
+  c.shuffle_block = get<int>(vm, "data.shuffle-block");
+  c.data_workers = get<int>(vm, "data.workers");
+  c.prefetch = get<int>(vm, "data.prefetch");
   c.run_dir = get<std::string>(vm, "train.run");
   c.global_batch = get<int>(vm, "train.global-batch");
   c.epochs = get<double>(vm, "train.epochs");

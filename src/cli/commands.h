@@ -5,6 +5,8 @@ namespace pc::cli {
 int cmd_train(int argc, char** argv);
 int cmd_eval(int argc, char** argv);
 int cmd_data_synth(int argc, char** argv);
+int cmd_data_pack(int argc, char** argv);
+int cmd_data_check(int argc, char** argv);
 int cmd_model_info(int argc, char** argv);
 int cmd_tokenize(int argc, char** argv);
 

@@ -25,6 +25,8 @@ const std::vector<Command>& commands() {
       {{"train"}, pc::cli::cmd_train, "train PyramidCLIP (launch with mpirun/srun for data parallel)"},
       {{"eval"}, pc::cli::cmd_eval, "zero-shot classification of images with trained weights"},
       {{"data", "synth"}, pc::cli::cmd_data_synth, "write the synthetic dataset (shards, held-out split, vocabulary)"},
+      {{"data", "pack"}, pc::cli::cmd_data_pack, "pack a CSV/TSV/JSONL caption table or an ImageFolder into shards"},
+      {{"data", "check"}, pc::cli::cmd_data_check, "validate shards: decode images, count bad and missing members"},
       {{"model", "info"}, pc::cli::cmd_model_info, "print an architecture's parameter counts"},
       {{"tokenize"}, pc::cli::cmd_tokenize, "print the 77 CLIP token ids of each stdin line"},
   };

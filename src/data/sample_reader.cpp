@@ -1,6 +1,7 @@
 // WebDataset grouping: consecutive members with the same key form one sample.
 #include <algorithm>
 #include <cctype>
+#include <stdexcept>
 #include <string>
 
 #include "pyramidclip/data/data_error.h"
@@ -22,7 +23,9 @@ void split_key_ext(const std::string& name, std::string& key, std::string& ext) 
   std::transform(ext.begin(), ext.end(), ext.begin(), [](unsigned char c) { return static_cast<char>(std::tolower(c)); });
 }
 
-SampleReader::SampleReader(const std::string& path) : tar_(path) {}
+SampleReader::SampleReader(const std::string& path, int64_t first) : tar_(path), first_(first) {
+  if (first < 0) throw std::invalid_argument("SampleReader: negative first sample");
+}
 
 bool SampleReader::next(RawSample& sample) {
   sample.key.clear();
@@ -32,10 +35,20 @@ bool SampleReader::next(RawSample& sample) {
     if (!have_pending_) {
       if (done_) break;
       try {
-        if (!tar_.next(pending_)) {
+        int64_t size = 0;
+        pending_.name.clear();  // a damaged header leaves no stale name behind
+        if (!tar_.next_header(pending_.name, size)) {
           done_ = true;
           break;
         }
+        split_key_ext(pending_.name, key, ext);
+        if (key.empty() || ext.empty()) continue;  // "__meta__"-style or extension-less: not part of a sample
+        if (key != group_key_) {
+          ++group_;
+          group_key_ = key;
+        }
+        pending_kept_ = group_ >= first_;
+        if (pending_kept_) tar_.read_data(pending_.name, size, pending_.data);  // others: libarchive skips
       } catch (const CorruptData& e) {
         // The rest of the shard is unreadable. The sample being assembled is kept when the
         // damaged member belongs to the next key (its own members were all read whole).
@@ -50,7 +63,7 @@ bool SampleReader::next(RawSample& sample) {
       have_pending_ = true;
     }
     split_key_ext(pending_.name, key, ext);
-    if (key.empty() || ext.empty()) {  // "__meta__"-style or extension-less members: not part of a sample
+    if (!pending_kept_) {  // before `first`: skipped samples always precede the kept ones
       have_pending_ = false;
       continue;
     }

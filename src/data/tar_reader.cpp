@@ -52,22 +52,26 @@ bool TarReader::next_header(std::string& name, int64_t& size) {
   }
 }
 
-bool TarReader::next(TarMember& member) {
-  int64_t size = 0;
-  member.name.clear();  // a damaged header leaves no stale name behind
-  if (!next_header(member.name, size)) return false;
-  member.data.clear();
-  if (size > (int64_t{1} << 31)) throw CorruptData(impl_->error("member " + member.name + " is larger than 2 GiB"));
-  if (size > 0) member.data.reserve(static_cast<size_t>(size));
+void TarReader::read_data(const std::string& name, int64_t size, std::string& data) {
+  data.clear();
+  if (size > (int64_t{1} << 31)) throw CorruptData(impl_->error("member " + name + " is larger than 2 GiB"));
+  if (size > 0) data.reserve(static_cast<size_t>(size));
   char buf[65536];
   for (;;) {
     const la_ssize_t n = archive_read_data(impl_->a, buf, sizeof buf);
     if (n == 0) break;
-    if (n < 0) throw CorruptData(impl_->error("truncated member " + member.name));
-    member.data.append(buf, static_cast<size_t>(n));
+    if (n < 0) throw CorruptData(impl_->error("truncated member " + name));
+    data.append(buf, static_cast<size_t>(n));
   }
-  if (size >= 0 && static_cast<int64_t>(member.data.size()) != size)
-    throw CorruptData(impl_->error("member " + member.name + " is truncated"));
+  if (size >= 0 && static_cast<int64_t>(data.size()) != size)
+    throw CorruptData(impl_->error("member " + name + " is truncated"));
+}
+
+bool TarReader::next(TarMember& member) {
+  int64_t size = 0;
+  member.name.clear();  // a damaged header leaves no stale name behind
+  if (!next_header(member.name, size)) return false;
+  read_data(member.name, size, member.data);
   return true;
 }
 

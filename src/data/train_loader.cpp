@@ -1,17 +1,25 @@
-// TrainLoader: shard assignment, a shuffle buffer, per-sample decode + augment, batch assembly.
+// TrainLoader: logical streams -> reader thread -> decode/augment workers -> ordered batches.
 #include "pyramidclip/data/train_loader.h"
 
 #include <torch/torch.h>
 
 #include <algorithm>
+#include <atomic>
 #include <cmath>
+#include <condition_variable>
+#include <deque>
+#include <map>
+#include <mutex>
 #include <optional>
+#include <thread>
 
 #include "loader_internal.h"
 #include "pyramidclip/data/data_error.h"
 #include "pyramidclip/data/npy.h"
+#include "pyramidclip/data/sample_count.h"
 #include "pyramidclip/data/shard_list.h"
 #include "pyramidclip/data/tar.h"
+#include "pyramidclip/text/text_clean.h"
 #include "pyramidclip/util/errors.h"
 
 namespace pc {
@@ -20,16 +28,14 @@ using data_internal::warn_bad;
 
 namespace {
 
-// A sample checked out of a shard, not yet decoded.
-struct Pending {
-  RawSample raw;
-  int64_t epoch = 0;
-  size_t shard = 0;
-};
-
-struct Processed {
+// One sample after decode + augment (or the reason it is unusable).
+struct Decoded {
+  std::string bad;           // non-empty: skipped, with why
+  std::string roi_dropped;   // non-empty: a corrupt .roi.npy was dropped, the sample kept
   std::string key;
-  int64_t epoch = 0;
+  int64_t epoch = 0, shard = 0;
+  StreamCursor after;
+  std::vector<float> global, local;  // [3,S,S] each
   std::vector<int32_t> text;
   std::optional<std::vector<int32_t>> summary, tags;
   std::vector<float> roi;    // rows x roi_dim
@@ -37,108 +43,180 @@ struct Processed {
   bool has_roi = false;
 };
 
+struct Task {
+  size_t local = 0;  // index of the stream among this rank's
+  int64_t seq = 0;   // its position in that stream since the start of this run
+  StreamSample sample;
+};
+
+bool valid_utf8(const std::string& s) { return text::utf8_encode(text::utf8_decode(s)) == s; }
+
 }  // namespace
 
 struct TrainLoader::Impl {
   TrainLoaderOptions opt;
   TokenizeFn tokenize;
   std::vector<std::string> shards;
-  bool striding = false;
+  std::optional<StreamLayout> layout;
   int decode_min_side = 0;
   size_t context = 0;  // token ids per text, from the first tokenize() call
+  std::mutex context_mutex;
 
-  // stream position
-  int64_t stream_epoch = -1;
-  std::vector<size_t> epoch_shards;  // this rank's shards of stream_epoch, in reading order
-  size_t next_shard = 0;
-  std::unique_ptr<SampleReader> reader;
-  size_t reader_shard = 0;
-  int64_t index_in_shard = 0;
-  bool epoch_exhausted = true;
-  int64_t good_in_epoch = 0;
+  // Position: rank-local sample k sits at global position start_position + k*N + rank.
+  int64_t start_position = 0;
+  std::vector<StreamCursor> start_cursors;  // per stream of the job (restore)
+  std::vector<SampleStream> streams;        // this rank's: stream id = rank + i*N
+  std::vector<StreamCursor> cursors;        // per local stream, after the last sample served
+  std::vector<int64_t> consume_seq;
+  int64_t served = 0;                       // samples served by this rank (k)
+  bool started = false;
 
-  std::vector<Pending> buffer;
-  Rng buffer_rng{0};
+  // Reader and workers (workers > 0).
+  std::mutex m;
+  std::condition_variable cv_reader, cv_worker, cv_served;
+  std::deque<Task> tasks;
+  std::vector<std::map<int64_t, Decoded>> results;  // per local stream, by seq
+  std::deque<size_t> deficits;  // streams owing one more sample (one of theirs was bad)
+  std::vector<int64_t> dispatch_seq;
+  int64_t dispatch_k = 0, inflight = 0, capacity = 0;
+  bool stop = false;
+  std::exception_ptr error;
+  std::thread reader;
+  std::vector<std::thread> workers;
+  std::atomic<int64_t> shards_damaged{0};
 
   DataStats stats;
-  int64_t last_epoch = 0, seen = 0;
+  int64_t last_epoch = 0;
 
-  void start_epoch(int64_t e) {
-    if (stream_epoch >= 0) check_bad_fraction(true);
-    if (stream_epoch >= 0 && good_in_epoch == 0)
-      throw UserError("rank " + std::to_string(opt.rank) + " found no usable sample in epoch " +
-                      std::to_string(stream_epoch) + " of '" + opt.shards + "' (" + std::to_string(stats.bad()) +
-                      " bad so far): check the shards hold .jpg/.png images with .txt captions");
-    stream_epoch = e;
-    const std::vector<size_t> order = epoch_shard_order(shards.size(), opt.seed, e);
-    epoch_shards.clear();
-    if (striding) {
-      epoch_shards = order;
-    } else {
-      for (size_t i = static_cast<size_t>(opt.rank); i < order.size(); i += static_cast<size_t>(opt.world_size))
-        epoch_shards.push_back(order[i]);
-    }
-    next_shard = 0;
-    reader.reset();
-    epoch_exhausted = false;
-    good_in_epoch = 0;
-    buffer_rng = Rng(mix_seed({opt.seed, 0xB0FFE4ULL, static_cast<uint64_t>(e), static_cast<uint64_t>(opt.rank)}));
+  size_t local_of(int64_t k) const {
+    const int64_t n = opt.world_size, j = start_position + k * n + opt.rank;
+    return static_cast<size_t>((j % opt.streams - opt.rank) / n);
   }
 
-  // Next raw sample of this rank in the current epoch; false when the epoch's shards are done.
-  bool read_raw(Pending& p) {
-    for (;;) {
-      if (!reader) {
-        if (next_shard >= epoch_shards.size()) return false;
-        reader_shard = epoch_shards[next_shard++];
-        index_in_shard = 0;
-        try {
-          reader = std::make_unique<SampleReader>(shards[reader_shard]);
-        } catch (const CorruptData& e) {
-          ++stats.shards_damaged;
-          warn_bad(shards[reader_shard], "", std::string("shard skipped: ") + e.what());
-          continue;
+  void start() {
+    started = true;
+    const int64_t n = opt.world_size;
+    for (int64_t sid = opt.rank; sid < opt.streams; sid += n) {
+      const StreamCursor c = start_cursors.empty() ? StreamCursor{} : start_cursors[static_cast<size_t>(sid)];
+      streams.emplace_back(shards, *layout, sid, opt.shuffle_block, opt.seed, c);
+      cursors.push_back(c);
+    }
+    consume_seq.assign(streams.size(), 0);
+    if (opt.workers <= 0) return;
+    results.resize(streams.size());
+    dispatch_seq.assign(streams.size(), 0);
+    capacity = static_cast<int64_t>(std::max(1, opt.prefetch)) * opt.batch_size;
+    reader = std::thread([this] { reader_loop(); });
+    for (int i = 0; i < opt.workers; ++i) workers.emplace_back([this] { worker_loop(); });
+  }
+
+  void shutdown() {
+    {
+      std::lock_guard<std::mutex> lock(m);
+      stop = true;
+    }
+    cv_reader.notify_all();
+    cv_worker.notify_all();
+    cv_served.notify_all();
+    if (reader.joinable()) reader.join();
+    for (auto& w : workers)
+      if (w.joinable()) w.join();
+  }
+
+  void fail(std::exception_ptr e) {
+    {
+      std::lock_guard<std::mutex> lock(m);
+      if (!error) error = e;
+    }
+    cv_served.notify_all();
+  }
+
+  void read_sample(size_t local, StreamSample& out) {
+    SampleStream& st = streams[local];
+    const int64_t before = st.stats().shards_damaged;
+    st.next(out);
+    shards_damaged += st.stats().shards_damaged - before;
+  }
+
+  // Reads raw samples in the order positions need them (and refills for bad ones).
+  void reader_loop() {
+    try {
+      for (;;) {
+        size_t local;
+        int64_t seq;
+        {
+          std::unique_lock<std::mutex> lock(m);
+          cv_reader.wait(lock, [&] { return stop || !deficits.empty() || inflight < capacity; });
+          if (stop) return;
+          if (!deficits.empty()) {
+            local = deficits.front();
+            deficits.pop_front();
+          } else {
+            local = local_of(dispatch_k++);
+          }
+          seq = dispatch_seq[local]++;
+          ++inflight;
         }
-      }
-      if (!reader->next(p.raw)) {
-        if (reader->damaged()) {
-          ++stats.shards_damaged;
-          ++stats.samples_skipped;  // the sample cut by the damage; the rest of the shard is lost
-          ++stats.samples_read;
-          warn_bad(shards[reader_shard], "", "damaged, rest of the shard skipped: " + reader->error());
+        Task t{local, seq, {}};
+        read_sample(local, t.sample);
+        {
+          std::lock_guard<std::mutex> lock(m);
+          tasks.push_back(std::move(t));
         }
-        reader.reset();
-        continue;
+        cv_worker.notify_one();
       }
-      const int64_t idx = index_in_shard++;
-      if (striding && idx % opt.world_size != opt.rank) continue;
-      p.epoch = stream_epoch;
-      p.shard = reader_shard;
-      return true;
+    } catch (...) {
+      fail(std::current_exception());
     }
   }
 
-  // Next sample through the shuffle buffer; false at the end of the epoch (buffer drained).
-  bool next_pending(Pending& out) {
-    const size_t cap = static_cast<size_t>(std::max(1, opt.shuffle_buffer));
-    while (!epoch_exhausted && buffer.size() < cap) {
-      Pending p;
-      if (!read_raw(p)) {
-        epoch_exhausted = true;
-        break;
+  void worker_loop() {
+    try {
+      for (;;) {
+        Task t;
+        {
+          std::unique_lock<std::mutex> lock(m);
+          cv_worker.wait(lock, [&] { return stop || !tasks.empty(); });
+          if (stop) return;
+          t = std::move(tasks.front());
+          tasks.pop_front();
+        }
+        Decoded d = process(t.sample);
+        {
+          std::lock_guard<std::mutex> lock(m);
+          results[t.local].emplace(t.seq, std::move(d));
+        }
+        cv_served.notify_all();
       }
-      buffer.push_back(std::move(p));
+    } catch (...) {
+      fail(std::current_exception());
     }
-    if (buffer.empty()) return false;
-    const size_t j = cap > 1 ? static_cast<size_t>(buffer_rng.below(buffer.size())) : 0;
-    std::swap(buffer[j], buffer.back());
-    out = std::move(buffer.back());
-    buffer.pop_back();
-    return true;
+  }
+
+  // The next sample of local stream `local`, in stream order.
+  Decoded take(size_t local) {
+    const int64_t seq = consume_seq[local]++;
+    if (opt.workers <= 0) {
+      StreamSample s;
+      read_sample(local, s);
+      return process(s);
+    }
+    std::unique_lock<std::mutex> lock(m);
+    auto& r = results[local];
+    cv_served.wait(lock, [&] { return error || (!r.empty() && r.begin()->first == seq); });
+    if (error) std::rethrow_exception(error);
+    Decoded d = std::move(r.begin()->second);
+    r.erase(r.begin());
+    --inflight;
+    if (!d.bad.empty()) deficits.push_back(local);  // its replacement comes from the same stream
+    lock.unlock();
+    cv_reader.notify_one();
+    return d;
   }
 
   std::vector<int32_t> tokens(const std::string& text) {
     std::vector<int32_t> ids = tokenize(text);
+    std::lock_guard<std::mutex> lock(context_mutex);
     if (context == 0) {
       if (ids.empty()) throw std::runtime_error("TrainLoader: the tokenize callback returned no ids");
       context = ids.size();
@@ -149,65 +227,73 @@ struct TrainLoader::Impl {
     return ids;
   }
 
-  bool skip(const Pending& p, const std::string& why) {
-    ++stats.samples_skipped;
-    warn_bad(shards[p.shard], p.raw.key, "skipped: " + why);
-    return false;
-  }
-
-  // Decodes one sample; its two views go straight into global_dst / local_dst ([3,S,S] each).
-  bool process(Pending& p, Processed& out, float* global_dst, float* local_dst) {
-    ++stats.samples_read;
-    const RawSample& s = p.raw;
+  // Decodes and augments one sample (any thread). Bad data is reported in the result.
+  Decoded process(StreamSample& in) {
+    Decoded d;
+    const RawSample& s = in.raw;
+    d.key = s.key;
+    d.epoch = in.epoch;
+    d.shard = in.shard;
+    d.after = in.after;
     std::string ext;
     const std::string* img_bytes = data_internal::find_image_member(s, ext);
-    if (!img_bytes) return skip(p, "no image member (.jpg/.jpeg/.png)");
+    if (!img_bytes) {
+      d.bad = "no image member (.jpg/.jpeg/.png)";
+      return d;
+    }
     auto cap = s.members.find("txt");
-    if (cap == s.members.end()) return skip(p, "no caption member (.txt)");
+    if (cap == s.members.end() || cap->second.empty()) {
+      d.bad = cap == s.members.end() ? "no caption member (.txt)" : "empty caption (.txt)";
+      return d;
+    }
+    for (const char* t : {"txt", "summary.txt", "tags.txt"}) {
+      auto it = s.members.find(t);
+      if (it != s.members.end() && !valid_utf8(it->second)) {
+        d.bad = std::string("undecodable text (.") + t + " is not UTF-8)";
+        return d;
+      }
+    }
     Image img;
     try {
       img = decode_image(img_bytes->data(), img_bytes->size(), ext, decode_min_side);
     } catch (const CorruptData& e) {
-      return skip(p, std::string("corrupt .") + ext + ": " + e.what());
+      d.bad = std::string("corrupt .") + ext + ": " + e.what();
+      return d;
     }
-    out.key = s.key;
-    out.epoch = p.epoch;
-    Rng aug(mix_seed({opt.seed, 0xA06ULL, static_cast<uint64_t>(p.epoch), data_internal::fnv1a(s.key)}));
+    Rng aug(mix_seed({opt.seed, 0xA06ULL, static_cast<uint64_t>(in.epoch), data_internal::fnv1a(s.key)}));
     const CropBox g = sample_resized_crop(img.height, img.width, opt.global_crop, aug);
     const CropBox l = sample_resized_crop(img.height, img.width, opt.local_crop, aug);
-    resized_crop_normalized(img, g, opt.image_size, global_dst);
-    resized_crop_normalized(img, l, opt.image_size, local_dst);
-    out.text = tokens(cap->second);
-    out.summary.reset();
-    out.tags.reset();
-    if (auto it = s.members.find("summary.txt"); it != s.members.end()) out.summary = tokens(it->second);
-    if (auto it = s.members.find("tags.txt"); it != s.members.end()) out.tags = tokens(it->second);
-    out.has_roi = false;
-    out.roi.clear();
-    out.roi_rows = 0;
+    const size_t numel = 3 * static_cast<size_t>(opt.image_size) * opt.image_size;
+    d.global.resize(numel);
+    d.local.resize(numel);
+    resized_crop_normalized(img, g, opt.image_size, d.global.data());
+    resized_crop_normalized(img, l, opt.image_size, d.local.data());
+    d.text = tokens(cap->second);
+    if (auto it = s.members.find("summary.txt"); it != s.members.end() && !it->second.empty())
+      d.summary = tokens(it->second);
+    if (auto it = s.members.find("tags.txt"); it != s.members.end() && !it->second.empty())
+      d.tags = tokens(it->second);
     if (auto it = s.members.find("roi.npy"); it != s.members.end()) {
+      d.has_roi = true;  // the dataset has ROIs: a corrupt one masks this row rather than dropping the batch's
       try {
         NpyArray a = parse_npy(it->second.data(), it->second.size());
         if (a.shape.size() != 2 || a.cols() != opt.roi_dim)
           throw CorruptData("shape [" + std::to_string(a.rows()) + "," + std::to_string(a.cols()) + "], expected [M," +
                             std::to_string(opt.roi_dim) + "]");
-        out.roi_rows = std::min<int64_t>(a.rows(), opt.roi_count);
-        a.data.resize(static_cast<size_t>(out.roi_rows * opt.roi_dim));
-        out.roi = std::move(a.data);
-        out.has_roi = true;
+        d.roi_rows = std::min<int64_t>(a.rows(), opt.roi_count);
+        a.data.resize(static_cast<size_t>(d.roi_rows * opt.roi_dim));
+        d.roi = std::move(a.data);
       } catch (const CorruptData& e) {
-        ++stats.members_dropped;
-        warn_bad(shards[p.shard], s.key, std::string("dropped a corrupt .roi.npy (sample kept, ROIs masked): ") + e.what());
-        out.has_roi = true;  // the dataset has ROIs: this row is all-masked rather than the batch losing them
+        d.roi_dropped = e.what();
+        d.roi_rows = 0;
       }
     }
-    ++good_in_epoch;
-    return true;
+    return d;
   }
 
-  void check_bad_fraction(bool epoch_end) {
-    if (!epoch_end && stats.samples_read < 200) return;  // too few to judge a fraction
-    if (stats.bad() > opt.max_bad_fraction * static_cast<double>(stats.samples_read) && stats.bad() > 0)
+  void check_bad_fraction() {
+    if (stats.samples_read < 200) return;  // too few to judge a fraction
+    if (stats.bad() > opt.max_bad_fraction * static_cast<double>(stats.samples_read))
       throw UserError("data: " + std::to_string(stats.bad()) + " of " + std::to_string(stats.samples_read) +
                       " samples read on rank " + std::to_string(opt.rank) + " were corrupt or incomplete (more than " +
                       "data.max-bad-fraction = " + std::to_string(opt.max_bad_fraction) +
@@ -215,9 +301,8 @@ struct TrainLoader::Impl {
   }
 
   // Fills the text and ROI tensors of a batch whose images are already in place.
-  void assemble(std::vector<Processed>& items, Batch& batch) {
+  void assemble(std::vector<Decoded>& items, Batch& batch) {
     const int64_t b = static_cast<int64_t>(items.size()), l = static_cast<int64_t>(context);
-
     auto text_tensor = [&](auto&& row_of) {
       at::Tensor t = at::empty({b, l}, at::kLong);
       int64_t* d = t.data_ptr<int64_t>();
@@ -227,37 +312,31 @@ struct TrainLoader::Impl {
       }
       return t;
     };
-    batch.text = text_tensor([](const Processed& p) -> const std::vector<int32_t>& { return p.text; });
-    const bool any_summary = std::any_of(items.begin(), items.end(), [](const Processed& p) { return p.summary.has_value(); });
-    const bool any_tags = std::any_of(items.begin(), items.end(), [](const Processed& p) { return p.tags.has_value(); });
+    batch.text = text_tensor([](const Decoded& p) -> const std::vector<int32_t>& { return p.text; });
+    const bool any_summary = std::any_of(items.begin(), items.end(), [](const Decoded& p) { return p.summary.has_value(); });
+    const bool any_tags = std::any_of(items.begin(), items.end(), [](const Decoded& p) { return p.tags.has_value(); });
     if (any_summary)
-      batch.summary = text_tensor([](const Processed& p) -> const std::vector<int32_t>& { return p.summary ? *p.summary : p.text; });
+      batch.summary = text_tensor([](const Decoded& p) -> const std::vector<int32_t>& { return p.summary ? *p.summary : p.text; });
     if (any_tags)
-      batch.tags = text_tensor([](const Processed& p) -> const std::vector<int32_t>& { return p.tags ? *p.tags : p.text; });
-
-    if (std::any_of(items.begin(), items.end(), [](const Processed& p) { return p.has_roi; })) {
+      batch.tags = text_tensor([](const Decoded& p) -> const std::vector<int32_t>& { return p.tags ? *p.tags : p.text; });
+    if (std::any_of(items.begin(), items.end(), [](const Decoded& p) { return p.has_roi; })) {
       const int64_t m = opt.roi_count, d = opt.roi_dim;
       batch.roi = at::zeros({b, m, d}, at::kFloat);
       batch.roi_mask = at::zeros({b, m}, at::kBool);
       float* r = batch.roi.data_ptr<float>();
       bool* mask = batch.roi_mask.data_ptr<bool>();
       for (int64_t i = 0; i < b; ++i) {
-        const Processed& p = items[static_cast<size_t>(i)];
+        const Decoded& p = items[static_cast<size_t>(i)];
         std::copy(p.roi.begin(), p.roi.end(), r + i * m * d);
         std::fill(mask + i * m, mask + i * m + p.roi_rows, true);
       }
     }
-    for (auto& it : items) batch.keys.push_back(std::move(it.key));
+    for (auto& it : items) {
+      batch.keys.push_back(std::move(it.key));
+      batch.epochs.push_back(it.epoch);
+    }
   }
 };
-
-std::vector<size_t> TrainLoader::epoch_shard_order(size_t num_shards, uint64_t seed, int64_t epoch) {
-  std::vector<size_t> order(num_shards);
-  for (size_t i = 0; i < num_shards; ++i) order[i] = i;
-  Rng rng(mix_seed({seed, 0x5AADULL, static_cast<uint64_t>(epoch)}));
-  rng.shuffle(order);
-  return order;
-}
 
 TrainLoader::TrainLoader(TrainLoaderOptions opt, TokenizeFn tokenize) : impl_(std::make_unique<Impl>()) {
   require(opt.image_size > 0, "data: image size must be positive (got " + std::to_string(opt.image_size) + ")");
@@ -272,57 +351,121 @@ TrainLoader::TrainLoader(TrainLoaderOptions opt, TokenizeFn tokenize) : impl_(st
                 std::to_string(r.max) + "] must satisfy 0 < min <= max <= 1");
   require(opt.max_bad_fraction >= 0 && opt.max_bad_fraction <= 1,
           "data.max-bad-fraction must be in [0, 1] (got " + std::to_string(opt.max_bad_fraction) + ")");
+  require(opt.streams > 0, "data.streams must be positive (got " + std::to_string(opt.streams) + ")");
+  require(opt.streams % opt.world_size == 0,
+          "data.streams = " + std::to_string(opt.streams) + " is not a multiple of the " +
+              std::to_string(opt.world_size) + " ranks: set data.streams to a multiple of every rank count the run " +
+              "will use (e.g. 64 for 1-64 ranks in powers of two, 96 or 192 for multiples of 3)");
+  require(opt.shuffle_block > 0, "data.shuffle-block must be positive (got " + std::to_string(opt.shuffle_block) + ")");
+  require(opt.workers >= 0 && opt.workers <= 256, "data.workers must be in [0, 256] (got " + std::to_string(opt.workers) + ")");
+  require(opt.prefetch > 0, "data.prefetch must be positive (got " + std::to_string(opt.prefetch) + ")");
   if (!tokenize) throw std::invalid_argument("TrainLoader: tokenize callback is empty");
   Impl& s = *impl_;
   s.opt = std::move(opt);
   s.tokenize = std::move(tokenize);
   s.shards = list_shards(s.opt.shards);
-  s.striding = s.shards.size() < static_cast<size_t>(s.opt.world_size);
+  s.layout.emplace(shard_sample_counts(s.shards), s.opt.streams, s.opt.seed);
   // Decode just large enough that the smallest crop keeps full resolution at image_size.
   const double min_area = std::min(s.opt.global_crop.min, s.opt.local_crop.min);
   s.decode_min_side = static_cast<int>(std::ceil(s.opt.image_size / std::sqrt(min_area)));
-  if (s.striding && s.opt.rank == 0)
-    spdlog::warn("data: {} shards for {} ranks: every rank reads every shard and keeps every {}th sample; "
-                 "write at least one shard per rank for efficient reading",
-                 s.shards.size(), s.opt.world_size, s.opt.world_size);
 }
 
-TrainLoader::~TrainLoader() = default;
+TrainLoader::~TrainLoader() { impl_->shutdown(); }
+
+void TrainLoader::restore(const LoaderState& st) {
+  Impl& s = *impl_;
+  if (s.started) throw std::logic_error("TrainLoader::restore after next()");
+  const std::string fix = ": resume with the data settings of the saved run, or start a new run";
+  require(st.complete(), "data: the saved loader state misses some streams (a rank's part was lost)" + fix);
+  require(st.seed == s.opt.seed, "data: the saved loader state has seed " + std::to_string(st.seed) + ", not " +
+                                     std::to_string(s.opt.seed) + fix);
+  require(st.streams == s.opt.streams, "data: the saved loader state has " + std::to_string(st.streams) +
+                                           " streams, data.streams is " + std::to_string(s.opt.streams) + fix);
+  require(st.block == s.opt.shuffle_block, "data: the saved loader state has data.shuffle-block " +
+                                               std::to_string(st.block) + ", not " +
+                                               std::to_string(s.opt.shuffle_block) + fix);
+  require(st.num_shards == static_cast<int64_t>(s.shards.size()) && st.shards_hash == shard_list_hash(s.shards) &&
+              st.epoch_samples == s.layout->epoch_samples(),
+          "data: the saved loader state was made on a different shard list (" + std::to_string(st.num_shards) +
+              " shards of " + std::to_string(st.epoch_samples) + " samples per epoch, now " +
+              std::to_string(s.shards.size()) + " of " + std::to_string(s.layout->epoch_samples()) + ")" + fix);
+  require(st.position % s.opt.world_size == 0,
+          "data: the saved position " + std::to_string(st.position) + " is not a multiple of the " +
+              std::to_string(s.opt.world_size) + " ranks: resume with a rank count that divides the global batch");
+  s.start_position = st.position;
+  s.start_cursors = st.cursors;
+}
 
 Batch TrainLoader::next() {
   Impl& s = *impl_;
+  if (!s.started) s.start();
   const int64_t bsz = s.opt.batch_size, size = s.opt.image_size, image_numel = 3 * size * size;
   Batch batch;
   batch.global_images = at::empty({bsz, 3, size, size}, at::kFloat);
   batch.local_images = at::empty({bsz, 3, size, size}, at::kFloat);
   float* global = batch.global_images.data_ptr<float>();
   float* local = batch.local_images.data_ptr<float>();
-  std::vector<Processed> items;
+  std::vector<Decoded> items;
   items.reserve(static_cast<size_t>(bsz));
-  Pending p;
-  Processed out;
   while (static_cast<int64_t>(items.size()) < bsz) {
-    if (s.stream_epoch < 0) s.start_epoch(0);
-    if (!s.next_pending(p)) {
-      s.start_epoch(s.stream_epoch + 1);
-      continue;
+    const size_t li = s.local_of(s.served + static_cast<int64_t>(items.size()));
+    Decoded d = s.take(li);
+    ++s.stats.samples_read;
+    s.cursors[li] = d.after;
+    if (!d.bad.empty()) {
+      ++s.stats.samples_skipped;
+      warn_bad(s.shards[static_cast<size_t>(d.shard)], d.key, "skipped: " + d.bad);
+      s.check_bad_fraction();
+      continue;  // the stream's next sample takes this position
     }
+    if (!d.roi_dropped.empty()) {
+      ++s.stats.members_dropped;
+      warn_bad(s.shards[static_cast<size_t>(d.shard)], d.key,
+               "dropped a corrupt .roi.npy (sample kept, ROIs masked): " + d.roi_dropped);
+    }
+    s.check_bad_fraction();
     const int64_t slot = static_cast<int64_t>(items.size());
-    const bool ok = s.process(p, out, global + slot * image_numel, local + slot * image_numel);
-    s.check_bad_fraction(false);
-    if (!ok) continue;  // the slot is overwritten by the next sample
-    s.last_epoch = out.epoch;
-    items.push_back(std::move(out));
+    std::copy(d.global.begin(), d.global.end(), global + slot * image_numel);
+    std::copy(d.local.begin(), d.local.end(), local + slot * image_numel);
+    d.global = {};
+    d.local = {};
+    s.last_epoch = d.epoch;
+    items.push_back(std::move(d));
   }
-  s.seen += static_cast<int64_t>(items.size());
+  s.served += bsz;
   s.assemble(items, batch);
   return batch;
 }
 
+LoaderState TrainLoader::state() const {
+  const Impl& s = *impl_;
+  LoaderState st;
+  st.seed = s.opt.seed;
+  st.streams = s.opt.streams;
+  st.block = s.opt.shuffle_block;
+  st.num_shards = static_cast<int64_t>(s.shards.size());
+  st.shards_hash = shard_list_hash(s.shards);
+  st.epoch_samples = s.layout->epoch_samples();
+  st.position = s.start_position + s.served * s.opt.world_size;
+  st.cursors.assign(static_cast<size_t>(s.opt.streams), StreamCursor{});
+  st.held.assign(static_cast<size_t>(s.opt.streams), 0);
+  for (int64_t sid = s.opt.rank, i = 0; sid < s.opt.streams; sid += s.opt.world_size, ++i) {
+    st.held[static_cast<size_t>(sid)] = 1;
+    st.cursors[static_cast<size_t>(sid)] =
+        s.started ? s.cursors[static_cast<size_t>(i)]
+                  : (s.start_cursors.empty() ? StreamCursor{} : s.start_cursors[static_cast<size_t>(sid)]);
+  }
+  return st;
+}
+
 int64_t TrainLoader::epoch() const { return impl_->last_epoch; }
-int64_t TrainLoader::samples_seen() const { return impl_->seen; }
-DataStats TrainLoader::stats() const { return impl_->stats; }
+int64_t TrainLoader::epoch_samples() const { return impl_->layout->epoch_samples(); }
+int64_t TrainLoader::samples_seen() const { return impl_->served; }
+DataStats TrainLoader::stats() const {
+  DataStats d = impl_->stats;
+  d.shards_damaged = impl_->shards_damaged.load();
+  return d;
+}
 const std::vector<std::string>& TrainLoader::shards() const { return impl_->shards; }
-bool TrainLoader::sample_striding() const { return impl_->striding; }
 
 }  // namespace pc

@@ -105,8 +105,12 @@ int64_t train(const TrainConfig& cfg, Comm& comm) {
     lo.global_crop = {cfg.global_crop_min, cfg.global_crop_max};
     lo.local_crop = {cfg.local_crop_min, cfg.local_crop_max};
     lo.max_bad_fraction = cfg.max_bad_fraction;
+    lo.streams = cfg.data_streams;
+    lo.shuffle_block = cfg.shuffle_block;
+    lo.workers = cfg.data_workers;
+    lo.prefetch = cfg.prefetch;
     loader_ptr = std::make_unique<TrainLoader>(lo, tokenize);
-    dataset_size = count_samples(cfg.train_shards);
+    dataset_size = loader_ptr->epoch_samples();  // streams x floor(samples / streams): the loader's epoch
     require(dataset_size >= cfg.global_batch, "the dataset " + cfg.train_shards + " has " +
                                                   std::to_string(dataset_size) +
                                                   " samples, fewer than train.global-batch");
@@ -181,6 +185,7 @@ int64_t train(const TrainConfig& cfg, Comm& comm) {
     // Report global means (each rank holds its local rows' share); pairs are the same on all ranks.
     std::vector<double> values = {loss.total.item<double>(), data_wait};
     for (const auto& [name, v] : loss.pairs) values.push_back(v);
+    values.push_back(static_cast<double>(loader.stats().bad()));  // summed below, not averaged
     at::Tensor stats = torch::tensor(values, torch::kDouble);
     comm.allreduce_sum(stats);
     stats /= world;
@@ -201,6 +206,7 @@ int64_t train(const TrainConfig& cfg, Comm& comm) {
                             {"samples_per_second", sps},
                             {"samples_per_second_per_gpu", sps / world},
                             {"data_wait_s", data_wait},
+                            {"data_bad_samples", std::llround(stats[stats.size(0) - 1].item<double>() * world)},
                             {"step_time_s", step_time}};
       int64_t i = 2;
       for (const auto& item : loss.pairs) rec["loss_" + item.first] = stats[i++].item<double>();

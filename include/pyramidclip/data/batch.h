@@ -17,6 +17,7 @@ struct Batch {
   at::Tensor summary;        // [B,77] int64 summary T_S or undefined
   at::Tensor tags;           // [B,77] int64 object-attribute text T_OA or undefined
   std::vector<std::string> keys;  // sample keys, for logs and exactly-once checks
+  std::vector<int64_t> epochs;    // the epoch each sample was read in
   int64_t size() const { return global_images.defined() ? global_images.size(0) : 0; }
 };
 

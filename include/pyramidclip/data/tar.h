@@ -45,8 +45,11 @@ class TarReader {
   // Next member with its data; false at the end. Throws CorruptData when the archive is damaged
   // (a truncated member, a bad header): nothing after that point is readable.
   bool next(TarMember& member);
-  // Like next() but skips the data (fast counting): only the name and the size.
+  // Like next() but skips the data (fast counting): only the name and the size. The data of
+  // that member can still be read with read_data() before the next call.
   bool next_header(std::string& name, int64_t& size);
+  // The data of the member whose header next_header() returned (CorruptData when truncated).
+  void read_data(const std::string& name, int64_t size, std::string& data);
   const std::string& path() const;
 
  private:
@@ -68,17 +71,22 @@ struct RawSample {
 
 // Groups consecutive members of one key into a sample, as WebDataset does. A damaged archive
 // ends the stream early: damaged() then tells what happened (the last partial sample is dropped).
+// `first` > 0 starts at that sample index, passing over the earlier samples without reading their
+// data (a logical stream that begins inside a shard).
 class SampleReader {
  public:
-  explicit SampleReader(const std::string& path);
+  explicit SampleReader(const std::string& path, int64_t first = 0);
   bool next(RawSample& sample);
   bool damaged() const { return !error_.empty(); }
   const std::string& error() const { return error_; }
 
  private:
   TarReader tar_;
-  TarMember pending_;
-  bool have_pending_ = false, done_ = false;
+  int64_t first_ = 0;
+  int64_t group_ = -1;      // index in the shard of the sample the pending member belongs to
+  std::string group_key_;   // its key
+  TarMember pending_;       // data read only when its sample is kept
+  bool have_pending_ = false, pending_kept_ = false, done_ = false;
   std::string error_;
 };
 

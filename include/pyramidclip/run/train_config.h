@@ -17,6 +17,10 @@ struct TrainConfig {
   double global_crop_min = 0.9, global_crop_max = 1.0;
   double local_crop_min = 0.5, local_crop_max = 1.0;
   double max_bad_fraction = 0.01;
+  int data_streams = 64;        // logical sample streams (a multiple of every rank count used)
+  int shuffle_block = 128;      // samples per shuffled block of a stream
+  int data_workers = 2;         // decode threads per rank
+  int prefetch = 2;             // batches decoded ahead
   // optimisation (open_clip / PyramidCLIP recipe)
   int global_batch = 128;       // summed over ranks; must divide by the number of ranks
   double epochs = 1.0;
