@@ -1,6 +1,8 @@
 // Shard specs, tar writing/reading, WebDataset grouping.
 #include <gtest/gtest.h>
 
+#include <algorithm>
+#include <cstdlib>
 #include <filesystem>
 
 #include "pyramidclip/data/data_error.h"
@@ -188,6 +190,42 @@ TEST(DataShards, RandomCorruptionNeverCrashes) {
   }
   EXPECT_GT(decoded, 0);
   EXPECT_GT(failures, 0);
+}
+
+// Shards written by GNU tar in its GNU (././@LongLink) and POSIX pax formats: member names
+// longer than ustar's 100 bytes (and a UTF-8 one) come back whole, grouped by key.
+TEST(DataShards, ReadsGnuAndPaxLongNames) {
+  if (std::system("tar --version > /dev/null 2>&1") != 0) GTEST_SKIP() << "GNU tar is not installed";
+  test::TempDir dir("longnames");
+  const std::string deep = "sub/" + std::string(120, 'd') + "/";
+  const std::vector<std::string> keys = {deep + "000001", deep + "\xc3\xa9t\xc3\xa9_" + std::string(90, 'k')};
+  Image img;
+  img.width = img.height = 8;
+  img.rgb.assign(8 * 8 * 3, 100);
+  const std::string jpg = encode_jpeg(img);
+  std::filesystem::create_directories(dir.str("src/" + deep));
+  for (const auto& k : keys) {
+    test::write_file(dir.str("src/" + k + ".jpg"), jpg);
+    test::write_file(dir.str("src/" + k + ".txt"), "caption of " + k);
+  }
+  for (const std::string format : {"gnu", "pax"}) {
+    const std::string tar = dir.str(format + ".tar");
+    const std::string cmd = "cd '" + dir.str("src") + "' && tar --format=" + format + " --sort=name -cf '" + tar + "' sub";
+    ASSERT_EQ(std::system(cmd.c_str()), 0) << cmd;
+    SampleReader r(tar);
+    RawSample s;
+    std::vector<std::string> got;
+    while (r.next(s)) {
+      got.push_back(s.key);
+      EXPECT_EQ(s.members.at("jpg"), jpg);
+      EXPECT_EQ(s.members.at("txt"), "caption of " + s.key);
+    }
+    EXPECT_FALSE(r.damaged()) << r.error();
+    std::vector<std::string> want = keys;
+    std::sort(want.begin(), want.end());
+    EXPECT_EQ(got, want) << format;
+    EXPECT_EQ(scan_shard_samples(tar), 2) << format;
+  }
 }
 
 }  // namespace
