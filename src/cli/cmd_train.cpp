@@ -40,6 +40,7 @@ void add_train_options(po::options_description& o) {
       ("train.beta2", po::value<double>()->default_value(d.beta2), "AdamW beta2")
       ("train.eps", po::value<double>()->default_value(d.eps), "AdamW epsilon")
       ("train.seed", po::value<uint64_t>()->default_value(d.seed), "seed for weights, data order and augmentation")
+      ("train.micro-batches", po::value<int>()->default_value(d.micro_batches), "split each rank's batch into N gradient-cache pieces (same loss and gradients, less activation memory)")
       ("train.threads", po::value<int>()->default_value(d.threads), "intra-op threads per rank (0 = cores / ranks on the node)")
       ("train.log-every", po::value<int>()->default_value(d.log_every), "progress line every N steps")
       ("loss.objective", po::value<std::string>()->default_value(d.loss.objective), "pyramid (six pairs) or clip (global view x caption, alpha 0)")
@@ -72,6 +73,7 @@ TrainConfig train_config_from(const po::variables_map& vm) {
   c.eps = get<double>(vm, "train.eps");
   c.seed = get<uint64_t>(vm, "train.seed");
   c.threads = get<int>(vm, "train.threads");
+  c.micro_batches = get<int>(vm, "train.micro-batches");
   c.log_every = get<int>(vm, "train.log-every");
   c.loss.objective = get<std::string>(vm, "loss.objective");
   c.loss.alpha = get<double>(vm, "loss.alpha");
@@ -94,6 +96,7 @@ TrainConfig train_config_from(const po::variables_map& vm) {
   require(c.beta1 >= 0 && c.beta1 < 1 && c.beta2 >= 0 && c.beta2 < 1, "train.beta1/beta2 must be in [0, 1)");
   require(c.eps > 0, "train.eps must be positive");
   require(c.threads >= 0, "train.threads must be >= 0");
+  require(c.micro_batches >= 1, "train.micro-batches must be >= 1");
   require(c.log_every > 0, "train.log-every must be positive");
   require(std::filesystem::exists(c.vocab), "vocabulary file " + c.vocab +
                                                 " does not exist: run `pyramidclip data synth` or point data.vocab at "

@@ -18,6 +18,7 @@
 #include "pyramidclip/dist/grad_sync.h"
 #include "pyramidclip/model/model_h5.h"
 #include "pyramidclip/model/pyramid_clip.h"
+#include "pyramidclip/run/grad_cache.h"
 #include "pyramidclip/run/lr_schedule.h"
 #include "pyramidclip/run/metrics.h"
 #include "pyramidclip/run/param_groups.h"
@@ -75,6 +76,9 @@ int64_t train(const TrainConfig& cfg, Comm& comm) {
           "train.global-batch (" + std::to_string(cfg.global_batch) + ") must be a positive multiple of the " +
               std::to_string(world) + " ranks");
   const int local_batch = cfg.global_batch / world;
+  require(local_batch % cfg.micro_batches == 0,
+          "train.micro-batches (" + std::to_string(cfg.micro_batches) + ") must divide the per-rank batch of " +
+              std::to_string(local_batch) + " (train.global-batch / " + std::to_string(world) + " ranks)");
   const int threads = cfg.threads > 0 ? cfg.threads : default_threads(world);
   torch::set_num_threads(threads);
   std::filesystem::create_directories(cfg.run_dir);
@@ -170,16 +174,19 @@ int64_t train(const TrainConfig& cfg, Comm& comm) {
     for (auto& g : optimizer.param_groups()) static_cast<torch::optim::AdamWOptions&>(g.options()).lr(lr);
 
     optimizer.zero_grad();
-    Embeddings emb = model->forward(batch);
-    LossOutput loss = pyramid_loss(emb, cfg.loss, &comm);
-    loss.total.backward();
+    PassTimes passes;
+    LossOutput loss = grad_cache_step(model, batch, cfg.micro_batches, cfg.loss, &comm, &passes);
+    const auto t_sync = Clock::now();
     average_gradients(trainable, comm);
+    const double comm_time = seconds_since(t_sync);
+    const auto t_opt = Clock::now();
     optimizer.step();
     {
       // CLIP clamps the learnable temperature so logits never exceed 100
       torch::NoGradGuard no_grad;
       logit_scale.clamp_(0, std::log(100.0));
     }
+    const double optimizer_time = seconds_since(t_opt);
     samples_seen += cfg.global_batch;
 
     // Report global means (each rank holds its local rows' share); pairs are the same on all ranks.
@@ -196,16 +203,22 @@ int64_t train(const TrainConfig& cfg, Comm& comm) {
     window_wait += stats[1].item<double>();
 
     if (rank == 0) {
+      const double logit_scale_now = std::min(100.0, std::exp(logit_scale.item<double>()));
       const double sps = cfg.global_batch / step_time;
       nlohmann::json rec = {{"step", step},
                             {"samples_seen", samples_seen},
                             {"epoch", samples_seen / dataset_size},
                             {"loss", mean_loss},
                             {"lr", lr},
-                            {"logit_scale", emb.logit_scale.item<double>()},
+                            {"logit_scale", logit_scale_now},
                             {"samples_per_second", sps},
                             {"samples_per_second_per_gpu", sps / world},
                             {"data_wait_s", data_wait},
+                            {"forward_s", passes.forward},
+                            {"backward_s", passes.backward},
+                            {"comm_exposed_s", comm_time},
+                            {"optimizer_s", optimizer_time},
+                            {"checkpoint_stall_s", 0.0},
                             {"data_bad_samples", std::llround(stats[stats.size(0) - 1].item<double>() * world)},
                             {"step_time_s", step_time}};
       int64_t i = 2;
@@ -221,7 +234,7 @@ int64_t train(const TrainConfig& cfg, Comm& comm) {
         const double eta = (total_steps - step) * cfg.global_batch / rate;
         spdlog::info("step {:>6}/{} | loss {:.4f} | lr {:.2e} | scale {:.2f} | {:.1f} samples/s ({:.1f}/rank) | "
                      "data wait {:.0f}% | ETA {:.0f}s",
-                     step, total_steps, mean_loss, lr, emb.logit_scale.item<double>(), rate, rate / world,
+                     step, total_steps, mean_loss, lr, logit_scale_now, rate, rate / world,
                      100.0 * window_wait / window_time, eta);
         window_samples = window_time = window_wait = 0;
       }

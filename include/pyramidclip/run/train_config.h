@@ -29,6 +29,7 @@ struct TrainConfig {
   double weight_decay = 0.1;     // not on norms, biases, logit_scale (open_clip's rule)
   double beta1 = 0.9, beta2 = 0.98, eps = 1e-8;
   uint64_t seed = 0;
+  int micro_batches = 1;        // gradient-cache pieces per rank batch (1: one forward/backward)
   int threads = 0;              // intra-op threads per rank; 0 = cores / local ranks
   // output
   std::string run_dir = "checkpoints/run";
