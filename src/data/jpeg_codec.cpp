@@ -63,7 +63,9 @@ void check_decode(tjhandle h, int rc, const char* what) {
   tl_decompressor.reset();
 }
 
-// The smallest libjpeg-turbo scaling factor (<= 1) that keeps the shorter side >= min_side.
+// The smallest of 1/1, 1/2, 1/4, 1/8 that keeps the shorter side >= min_side. libjpeg-turbo 2.1
+// also offers 15/16..3/8, but those IDCTs and upsamplers have no SIMD: on x86-64 a 7/8, 3/4 or 5/8
+// decode takes 1.1-2.7x as long as the full-size one (bench/RESULTS.md, decode + augment).
 tjscalingfactor pick_scale(int width, int height, int min_side) {
   tjscalingfactor best{1, 1};
   if (min_side <= 0) return best;
@@ -72,7 +74,7 @@ tjscalingfactor pick_scale(int width, int height, int min_side) {
   const int short_side = std::min(width, height);
   for (int i = 0; i < n; ++i) {
     const tjscalingfactor f = factors[i];
-    if (f.num > f.denom) continue;  // only ever downscale
+    if (f.num != 1) continue;  // only ever downscale, and only by the SIMD-accelerated 1/2, 1/4, 1/8
     if (TJSCALED(short_side, f) < min_side) continue;
     if (static_cast<int64_t>(f.num) * best.denom < static_cast<int64_t>(best.num) * f.denom) best = f;
   }
