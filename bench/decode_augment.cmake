@@ -1,0 +1,4 @@
+add_executable(bench_decode_augment bench_decode_augment.cpp)
+target_link_libraries(bench_decode_augment PRIVATE pc_data PkgConfig::TURBOJPEG)
+target_compile_options(bench_decode_augment PRIVATE ${PC_WARNINGS})
+target_precompile_headers(bench_decode_augment REUSE_FROM pc_pch)
