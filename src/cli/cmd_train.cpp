@@ -40,6 +40,9 @@ void add_train_options(po::options_description& o) {
       ("train.beta2", po::value<double>()->default_value(d.beta2), "AdamW beta2")
       ("train.eps", po::value<double>()->default_value(d.eps), "AdamW epsilon")
       ("train.seed", po::value<uint64_t>()->default_value(d.seed), "seed for weights, data order and augmentation")
+      ("train.zero-stage", po::value<int>()->default_value(d.zero_stage), "0: replicated AdamW; 1: optimizer state sharded over ranks; 2: gradients too")
+      ("train.bucket-mb", po::value<double>()->default_value(d.bucket_mb), "gradient bucket size in MB (reduced as soon as its gradients are final)")
+      ("train.overlap", po::value<bool>()->default_value(d.overlap), "reduce gradient buckets during backward (false: after it)")
       ("train.micro-batches", po::value<int>()->default_value(d.micro_batches), "split each rank's batch into N gradient-cache pieces (same loss and gradients, less activation memory)")
       ("train.threads", po::value<int>()->default_value(d.threads), "intra-op threads per rank (0 = cores / ranks on the node)")
       ("train.log-every", po::value<int>()->default_value(d.log_every), "progress line every N steps")
@@ -74,6 +77,9 @@ TrainConfig train_config_from(const po::variables_map& vm) {
   c.seed = get<uint64_t>(vm, "train.seed");
   c.threads = get<int>(vm, "train.threads");
   c.micro_batches = get<int>(vm, "train.micro-batches");
+  c.zero_stage = get<int>(vm, "train.zero-stage");
+  c.bucket_mb = get<double>(vm, "train.bucket-mb");
+  c.overlap = get<bool>(vm, "train.overlap");
   c.log_every = get<int>(vm, "train.log-every");
   c.loss.objective = get<std::string>(vm, "loss.objective");
   c.loss.alpha = get<double>(vm, "loss.alpha");
@@ -97,6 +103,8 @@ TrainConfig train_config_from(const po::variables_map& vm) {
   require(c.eps > 0, "train.eps must be positive");
   require(c.threads >= 0, "train.threads must be >= 0");
   require(c.micro_batches >= 1, "train.micro-batches must be >= 1");
+  require(c.zero_stage >= 0 && c.zero_stage <= 2, "train.zero-stage must be 0, 1 or 2 (stage 3 is not implemented)");
+  require(c.bucket_mb > 0, "train.bucket-mb must be positive");
   require(c.log_every > 0, "train.log-every must be positive");
   require(std::filesystem::exists(c.vocab), "vocabulary file " + c.vocab +
                                                 " does not exist: run `pyramidclip data synth` or point data.vocab at "

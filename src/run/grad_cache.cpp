@@ -5,7 +5,9 @@
 
 #include <array>
 #include <chrono>
+#include <optional>
 
+#include "pyramidclip/dist/grad_buckets.h"
 #include "pyramidclip/util/errors.h"
 
 namespace pc {
@@ -35,7 +37,7 @@ std::array<at::Tensor*, 6> fields(Embeddings& e) {
 }  // namespace
 
 LossOutput grad_cache_step(PyramidClip& model, const Batch& batch, int micro_batches, const LossConfig& cfg,
-                           Comm* comm, PassTimes* times) {
+                           Comm* comm, PassTimes* times, GradBuckets* buckets) {
   PassTimes local;
   PassTimes& t = times ? *times : local;
   t = {};
@@ -84,7 +86,11 @@ LossOutput grad_cache_step(PyramidClip& model, const Batch& batch, int micro_bat
   all.logit_scale = model->logit_scale_exp();
   LossOutput loss = pyramid_loss(all, cfg, comm);
   lap(t.forward);
-  loss.total.backward();
+  {
+    std::optional<NoSyncGuard> local_only;
+    if (buckets) local_only.emplace(*buckets);  // logit_scale's gradient joins the last replay's sync
+    loss.total.backward();
+  }
   lap(t.backward);
 
   // 3. Replay each micro-batch with autograd and feed it its slice of the embedding gradients.
@@ -99,6 +105,11 @@ LossOutput grad_cache_step(PyramidClip& model, const Batch& batch, int micro_bat
       outputs.push_back(*out);
       grads.push_back(leaf->grad().narrow(0, i * m, m));
     }
+    std::optional<NoSyncGuard> local_only;
+    if (buckets && i + 1 < micro_batches) local_only.emplace(*buckets);
+    // The last replay does not reach logit_scale (its gradient came from the loss backward):
+    // say so, or its bucket and all later ones would wait for finalize() instead of overlapping.
+    if (buckets && i + 1 == micro_batches && !outputs.empty()) buckets->expect_graph(outputs);
     if (!outputs.empty()) torch::autograd::backward(outputs, grads);
     lap(t.backward);
   }

@@ -18,6 +18,8 @@
 #include "pyramidclip/dist/grad_sync.h"
 #include "pyramidclip/model/model_h5.h"
 #include "pyramidclip/model/pyramid_clip.h"
+#include "pyramidclip/dist/grad_buckets.h"
+#include "pyramidclip/optim/zero_adamw.h"
 #include "pyramidclip/run/grad_cache.h"
 #include "pyramidclip/run/lr_schedule.h"
 #include "pyramidclip/run/metrics.h"
@@ -140,16 +142,29 @@ int64_t train(const TrainConfig& cfg, Comm& comm) {
   torch::manual_seed(cfg.seed + 1000003ULL * (rank + 1));  // per-rank stream for augmentation/dropout
 
   at::Tensor logit_scale = model->named_parameters(/*recurse=*/false)["logit_scale"];
-  ParamGroups groups = split_for_weight_decay(*model);
-  std::vector<at::Tensor> trainable = groups.decay;
-  trainable.insert(trainable.end(), groups.no_decay.begin(), groups.no_decay.end());
-  auto adamw = [&](double wd) {
-    return torch::optim::AdamWOptions(cfg.lr).betas({cfg.beta1, cfg.beta2}).eps(cfg.eps).weight_decay(wd);
-  };
-  std::vector<torch::optim::OptimizerParamGroup> param_groups;
-  param_groups.emplace_back(groups.decay, std::make_unique<torch::optim::AdamWOptions>(adamw(cfg.weight_decay)));
-  param_groups.emplace_back(groups.no_decay, std::make_unique<torch::optim::AdamWOptions>(adamw(0.0)));
-  torch::optim::AdamW optimizer(std::move(param_groups), adamw(cfg.weight_decay));
+  // The flat parameter vector (named_parameters order of the trainable ones): ZeRO shards it,
+  // GradBuckets lays the gradients out the same way and fills buckets in its reverse order.
+  std::vector<std::string> names;
+  std::vector<at::Tensor> trainable;
+  std::vector<bool> decay;
+  for (const auto& item : model->named_parameters()) {
+    if (!item.value().requires_grad()) continue;
+    names.push_back(item.key());
+    trainable.push_back(item.value());
+    decay.push_back(!excluded_from_weight_decay(item.key(), item.value()));
+  }
+  ZeroAdamWOptions zo;
+  zo.beta1 = cfg.beta1;
+  zo.beta2 = cfg.beta2;
+  zo.eps = cfg.eps;
+  zo.weight_decay = cfg.weight_decay;
+  zo.stage = cfg.zero_stage;
+  ZeroAdamW optimizer(make_flat_layout(names, trainable, decay, world), trainable, comm, zo);
+  GradBucketsOptions bo;
+  bo.bucket_bytes = static_cast<int64_t>(cfg.bucket_mb * (1 << 20));
+  bo.overlap = cfg.overlap;
+  bo.reduce_scatter = cfg.zero_stage == 2;
+  GradBuckets buckets(trainable, comm, bo);
 
   if (rank == 0) {
     std::ofstream(cfg.run_dir + "/config.cfg") << cfg.config_text;
@@ -157,6 +172,9 @@ int64_t train(const TrainConfig& cfg, Comm& comm) {
                  "over {:.2f} epochs of {} samples",
                  count_parameters(*model), trainable.size(), world, local_batch, threads, total_steps, cfg.epochs,
                  dataset_size);
+    spdlog::info("train: ZeRO stage {}: optimizer state {:.1f} MB per rank; {} gradient buckets of <= {} MB{}",
+                 cfg.zero_stage, optimizer.state_bytes() / 1e6, buckets.num_buckets(), cfg.bucket_mb,
+                 cfg.overlap ? ", overlapped with backward" : "");
   }
   std::unique_ptr<MetricsWriter> metrics;
   if (rank == 0) metrics = std::make_unique<MetricsWriter>(cfg.run_dir + "/metrics.jsonl");
@@ -171,21 +189,20 @@ int64_t train(const TrainConfig& cfg, Comm& comm) {
     agree_on_inputs(batch, comm, cfg.loss);
 
     const double lr = lr_at(samples_seen, cfg.lr, cfg.warmup_samples, total_samples);
-    for (auto& g : optimizer.param_groups()) static_cast<torch::optim::AdamWOptions&>(g.options()).lr(lr);
 
-    optimizer.zero_grad();
+    buckets.zero_grad();
     PassTimes passes;
-    LossOutput loss = grad_cache_step(model, batch, cfg.micro_batches, cfg.loss, &comm, &passes);
-    const auto t_sync = Clock::now();
-    average_gradients(trainable, comm);
-    const double comm_time = seconds_since(t_sync);
+    LossOutput loss = grad_cache_step(model, batch, cfg.micro_batches, cfg.loss, &comm, &passes, &buckets);
+    buckets.finalize();
+    const double comm_time = buckets.last_stats().exposed_s;
     const auto t_opt = Clock::now();
-    optimizer.step();
+    optimizer.step(lr, buckets);
     {
-      // CLIP clamps the learnable temperature so logits never exceed 100
+      // CLIP clamps the learnable temperature so logits never exceed 100 (on every rank alike)
       torch::NoGradGuard no_grad;
       logit_scale.clamp_(0, std::log(100.0));
     }
+    optimizer.reload_master_from_params();
     const double optimizer_time = seconds_since(t_opt);
     samples_seen += cfg.global_batch;
 

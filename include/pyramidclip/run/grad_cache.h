@@ -18,6 +18,7 @@
 namespace pc {
 
 class Comm;
+class GradBuckets;
 
 // Rows [begin, begin + n) of every defined tensor (and key) of a batch.
 Batch slice_batch(const Batch& b, int64_t begin, int64_t n);
@@ -29,8 +30,9 @@ struct PassTimes {
 
 // Forward + backward of one step in `micro_batches` pieces (1: the plain step). Gradients are
 // accumulated into the parameters' .grad(); the loss is the full batch's. BatchNorm running
-// statistics are updated once per micro-batch (by the pass with autograd only).
+// statistics are updated once per micro-batch (by the pass with autograd only). With `buckets`,
+// every backward but the last only accumulates locally (no_sync); the last one syncs.
 LossOutput grad_cache_step(PyramidClip& model, const Batch& batch, int micro_batches, const LossConfig& cfg,
-                           Comm* comm, PassTimes* times = nullptr);
+                           Comm* comm, PassTimes* times = nullptr, GradBuckets* buckets = nullptr);
 
 }  // namespace pc

@@ -29,6 +29,9 @@ struct TrainConfig {
   double weight_decay = 0.1;     // not on norms, biases, logit_scale (open_clip's rule)
   double beta1 = 0.9, beta2 = 0.98, eps = 1e-8;
   uint64_t seed = 0;
+  int zero_stage = 1;           // 0 replicated AdamW, 1 sharded optimizer state, 2 + sharded gradients
+  double bucket_mb = 25;        // gradient bucket size
+  bool overlap = true;          // reduce buckets during backward
   int micro_batches = 1;        // gradient-cache pieces per rank batch (1: one forward/backward)
   int threads = 0;              // intra-op threads per rank; 0 = cores / local ranks
   // output
