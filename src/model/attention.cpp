@@ -43,7 +43,11 @@ at::Tensor attend(const at::Tensor& q, const at::Tensor& k, const at::Tensor& v,
   const double scale = 1.0 / std::sqrt(static_cast<double>(q.size(2)));
   at::Tensor scores = bias.defined() ? at::baddbmm(bias, q, k.transpose(1, 2), /*beta=*/1.0, /*alpha=*/scale)
                                      : at::bmm(q, k.transpose(1, 2)).mul_(scale);
-  return at::bmm(at::softmax(scores, -1), v);
+  // softmax in fp32 under autocast (CPU autocast in LibTorch 1.13 would run it in bf16); the
+  // probabilities go back to v's precision for the GEMM, as autocast would cast them
+  const bool reduced = scores.scalar_type() == at::kBFloat16 || scores.scalar_type() == at::kHalf;
+  if (!reduced) return at::bmm(at::softmax(scores, -1), v);
+  return at::bmm(at::softmax(scores, -1, at::kFloat).to(v.scalar_type()), v);
 }
 
 }  // namespace

@@ -9,25 +9,10 @@ namespace pc {
 
 at::Tensor quick_gelu(const at::Tensor& x) { return x * at::sigmoid(kQuickGeluAlpha * x); }
 
-template <size_t D, typename Derived>
-at::Tensor batch_norm_rows(torch::nn::BatchNormImplBase<D, Derived>& bn, const at::Tensor& rows, double scale) {
-  const auto& o = bn.options;
-  double momentum = o.momentum().value_or(0.0);
-  if (bn.is_training() && o.track_running_stats() && bn.num_batches_tracked.defined()) {
-    bn.num_batches_tracked += 1;
-    if (!o.momentum()) momentum = 1.0 / bn.num_batches_tracked.template item<double>();  // cumulative average
-  }
-  const bool training = bn.is_training() || !o.track_running_stats();
-  if (scale != 1.0 && !bn.weight.defined())  // no affine parameters to fold the factor into
-    return at::batch_norm(rows, {}, {}, bn.running_mean, bn.running_var, training, momentum, o.eps(), true) * scale;
-  const bool scaled = scale != 1.0;
-  return at::batch_norm(rows, scaled ? bn.weight * scale : bn.weight, scaled ? bn.bias * scale : bn.bias,
-                        bn.running_mean, bn.running_var, training, momentum, o.eps(), /*cudnn_enabled=*/true);
+at::Tensor layer_norm(torch::nn::LayerNormImpl& ln, const at::Tensor& x) {
+  const bool reduced = x.scalar_type() == at::kBFloat16 || x.scalar_type() == at::kHalf;
+  return ln.forward(reduced ? x.to(at::kFloat) : x);
 }
-template at::Tensor batch_norm_rows(torch::nn::BatchNormImplBase<1, torch::nn::BatchNorm1dImpl>&, const at::Tensor&,
-                                    double);
-template at::Tensor batch_norm_rows(torch::nn::BatchNormImplBase<2, torch::nn::BatchNorm2dImpl>&, const at::Tensor&,
-                                    double);
 
 MlpImpl::MlpImpl(int64_t width) {
   c_fc = register_module("c_fc", torch::nn::Linear(width, 4 * width));
@@ -64,17 +49,17 @@ at::Tensor LeFFImpl::forward(const at::Tensor& x) {
   const auto g = static_cast<int64_t>(std::llround(std::sqrt(static_cast<double>(n))));
   TORCH_CHECK(g * g == n, "LeFF needs a square patch grid, got ", n, " patch tokens");
   // Patch tokens as rows [B*N, C] (row-major over the grid, as conv1's flatten(2)): every
-  // BatchNorm runs on rows, the depthwise conv on the same memory viewed as channels-last NCHW.
+  // BatchNorm runs on rows (per-channel statistics as BN1d on [B, C, L] and BN2d on [B, C, H, W]), the depthwise conv on the same memory viewed as channels-last NCHW.
   // Each BN + QuickGELU is silu(a * BN(x)) / a: a scales the BN's affine parameters, 1/a the next
   // linear op's weights (as in Mlp), so the wide activations see one fused silu pass each.
   const double a = kQuickGeluAlpha;
   at::Tensor h = at::linear(x.narrow(1, 1, n), linear1->weight, linear1->bias);
   const int64_t c = h.size(2);
-  h = at::silu(batch_norm_rows(*ac1->bn, h.view({b * n, c}), a));
+  h = at::silu(batch_norm(*ac1->bn, h.view({b * n, c}), bn_sync, a));
   h = at::conv2d(h.view({b, g, g, c}).permute({0, 3, 1, 2}), depConv->depconv->weight * (1.0 / a), /*bias=*/{},
                  /*stride=*/1, /*padding=*/1, /*dilation=*/1, /*groups=*/c);
-  h = at::silu(batch_norm_rows(*depConv->bn, h.permute({0, 2, 3, 1}).reshape({b * n, c}), a));
-  h = at::silu(batch_norm_rows(*ac2->bn, at::linear(h, linear2->weight * (1.0 / a), linear2->bias), a));
+  h = at::silu(batch_norm(*depConv->bn, h.permute({0, 2, 3, 1}).reshape({b * n, c}), bn_sync, a));
+  h = at::silu(batch_norm(*ac2->bn, at::linear(h, linear2->weight * (1.0 / a), linear2->bias), bn_sync, a));
   // the class token bypasses LeFF: official forward returns cat([clsToken, x]) with clsToken = its input
   return at::cat({x.narrow(1, 0, 1), h.view({b, n, d}) * (1.0 / a)}, 1);
 }

@@ -4,6 +4,7 @@
 
 #include <cmath>
 
+#include "pyramidclip/model/checkpoint.h"
 #include "pyramidclip/model/vision.h"
 
 namespace pc {
@@ -21,18 +22,21 @@ BottleneckImpl::BottleneckImpl(int64_t inplanes, int64_t planes, int64_t stride_
   bn2 = register_module("bn2", torch::nn::BatchNorm2d(planes));
   conv3 = register_module("conv3", conv(planes, 4 * planes, 1));
   bn3 = register_module("bn3", torch::nn::BatchNorm2d(4 * planes));
-  if (stride > 1 || inplanes != 4 * planes)
-    downsample = register_module(
-        "downsample", torch::nn::Sequential(conv(inplanes, 4 * planes, 1), torch::nn::BatchNorm2d(4 * planes)));
+  if (stride > 1 || inplanes != 4 * planes) {
+    downsample_conv = conv(inplanes, 4 * planes, 1);
+    downsample_bn = torch::nn::BatchNorm2d(4 * planes);
+    downsample = register_module("downsample", torch::nn::Sequential(downsample_conv, downsample_bn));
+  }
 }
 
 at::Tensor BottleneckImpl::forward(const at::Tensor& x) {
-  at::Tensor out = at::relu(bn1->forward(conv1->forward(x)));
-  out = at::relu(bn2->forward(conv2->forward(out)));
+  at::Tensor out = at::relu(batch_norm(*bn1, conv1->forward(x), bn_sync));
+  out = at::relu(batch_norm(*bn2, conv2->forward(out), bn_sync));
   if (stride > 1) out = at::avg_pool2d(out, stride);
-  out = bn3->forward(conv3->forward(out));
+  out = batch_norm(*bn3, conv3->forward(out), bn_sync);
   at::Tensor identity = x;
-  if (downsample) identity = downsample->forward(stride > 1 ? at::avg_pool2d(x, stride) : x);
+  if (downsample)
+    identity = batch_norm(*downsample_bn, downsample_conv->forward(stride > 1 ? at::avg_pool2d(x, stride) : x), bn_sync);
   return at::relu(out + identity);
 }
 
@@ -80,7 +84,7 @@ at::Tensor AttentionPool2dImpl::forward_roi(const at::Tensor& roi, const at::Ten
   } else {
     mean = x.mean(1, /*keepdim=*/true);
   }
-  return pool(ln_pre->forward(at::cat({mean, x}, 1)), bias);
+  return pool(layer_norm(*ln_pre, at::cat({mean, x}, 1)), bias);
 }
 
 ModifiedResNetImpl::ModifiedResNetImpl(const ModelConfig& cfg) {
@@ -113,12 +117,35 @@ ModifiedResNetImpl::ModifiedResNetImpl(const ModelConfig& cfg) {
         item.value().zero_();
 }
 
+at::Tensor ModifiedResNetImpl::stem(const at::Tensor& images) {
+  at::Tensor x = at::relu(batch_norm(*bn1, conv1->forward(images), bn_sync));
+  x = at::relu(batch_norm(*bn2, conv2->forward(x), bn_sync));
+  x = at::relu(batch_norm(*bn3, conv3->forward(x), bn_sync));
+  return at::avg_pool2d(x, 2);
+}
+
 at::Tensor ModifiedResNetImpl::forward(const at::Tensor& images) {
-  at::Tensor x = at::relu(bn1->forward(conv1->forward(images)));
-  x = at::relu(bn2->forward(conv2->forward(x)));
-  x = at::relu(bn3->forward(conv3->forward(x)));
-  x = at::avg_pool2d(x, 2);
-  x = layer4->forward(layer3->forward(layer2->forward(layer1->forward(x))));
+  torch::nn::Sequential layers[] = {layer1, layer2, layer3, layer4};
+  if (!checkpoint || !torch::GradMode::is_enabled()) {
+    at::Tensor x = stem(images);
+    for (auto& layer : layers) x = layer->forward(x);
+    return attnpool->forward(x);
+  }
+  // Checkpoint units: the stem and layer1..layer3; layer4 runs plainly (the backward pass starts
+  // there: recomputing it would save nothing at the peak, as torch's checkpoint_sequential). The
+  // closures keep their modules alive until the backward pass (the stem's needs this module to be
+  // owned by a shared_ptr, as TORCH_MODULE's holder does).
+  auto self = std::static_pointer_cast<ModifiedResNetImpl>(shared_from_this());
+  std::vector<at::Tensor> stem_params;
+  for (torch::nn::Module* m : std::initializer_list<torch::nn::Module*>{conv1.get(), bn1.get(), conv2.get(), bn2.get(),
+                                                                         conv3.get(), bn3.get()})
+    for (const auto& p : m->parameters()) stem_params.push_back(p);
+  at::Tensor x = pc::checkpoint([self](const at::Tensor& in) { return self->stem(in); }, images, stem_params);
+  for (auto* layer : {&layer1, &layer2, &layer3}) {
+    std::shared_ptr<torch::nn::SequentialImpl> stage = layer->ptr();
+    x = pc::checkpoint([stage](const at::Tensor& in) { return stage->forward(in); }, x, stage->parameters());
+  }
+  x = layer4->forward(x);
   return attnpool->forward(x);
 }
 

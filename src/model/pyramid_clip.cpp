@@ -8,6 +8,7 @@
 #include <string>
 #include <vector>
 
+#include "pyramidclip/model/batch_norm.h"
 #include "pyramidclip/model/layers.h"
 #include "pyramidclip/model/vision.h"
 #include "pyramidclip/util/errors.h"
@@ -65,6 +66,10 @@ void validate(const ModelConfig& c) {
 
 at::Tensor l2_normalize(const at::Tensor& x) { return x / x.norm(2, -1, /*keepdim=*/true); }
 
+// Tower outputs leave the model in fp32 (under autocast the final projection GEMM runs in bf16/fp16):
+// the normalization and everything after it (logits, softened InfoNCE) stay in fp32.
+at::Tensor to_fp32(const at::Tensor& x) { return x.scalar_type() == at::kFloat ? x : x.to(at::kFloat); }
+
 }  // namespace
 
 struct PyramidClipImpl::Parts {
@@ -101,6 +106,19 @@ PyramidClipImpl::PyramidClipImpl(const ModelConfig& cfg) : cfg_(cfg), parts_(std
   p.positional_embedding.normal_(0, 0.01);
   p.transformer->init_clip_text();
   p.text_projection.normal_(0, std::pow(cfg_.text_width, -0.5));
+  set_activation_checkpointing(cfg_.checkpoint_image, cfg_.checkpoint_text);
+}
+
+void PyramidClipImpl::set_batchnorm_sync(std::shared_ptr<BnSync> sync) { pc::set_batchnorm_sync(*this, sync); }
+
+bool PyramidClipImpl::has_batchnorm() const { return parts_->rn || (parts_->vit && cfg_.official); }
+
+void PyramidClipImpl::set_activation_checkpointing(bool image, bool text) {
+  cfg_.checkpoint_image = image;
+  cfg_.checkpoint_text = text;
+  if (parts_->vit) parts_->vit->transformer->checkpoint = image;
+  if (parts_->rn) parts_->rn->checkpoint = image;
+  parts_->transformer->checkpoint = text;
 }
 
 at::Tensor PyramidClipImpl::encode_image(const at::Tensor& images, bool normalize) {
@@ -109,7 +127,7 @@ at::Tensor PyramidClipImpl::encode_image(const at::Tensor& images, bool normaliz
           "model: images must be [B,3," + std::to_string(cfg_.image_size) + "," + std::to_string(cfg_.image_size) +
               "], got " + shape_str(images));
   require(images.is_floating_point(), "model: images must be floating point");
-  at::Tensor x = parts_->vit ? parts_->vit->forward(images) : parts_->rn->forward(images);
+  at::Tensor x = to_fp32(parts_->vit ? parts_->vit->forward(images) : parts_->rn->forward(images));
   return normalize ? l2_normalize(x) : x;
 }
 
@@ -125,7 +143,7 @@ at::Tensor PyramidClipImpl::encode_roi(const at::Tensor& roi, const at::Tensor& 
                 "], got " + shape_str(mask));
     keep = mask.to(at::kBool);
   }
-  at::Tensor x = parts_->vit ? parts_->vit->forward_roi(roi, keep) : parts_->rn->forward_roi(roi, keep);
+  at::Tensor x = to_fp32(parts_->vit ? parts_->vit->forward_roi(roi, keep) : parts_->rn->forward_roi(roi, keep));
   return normalize ? l2_normalize(x) : x;
 }
 
@@ -154,10 +172,10 @@ at::Tensor PyramidClipImpl::encode_text(const at::Tensor& tokens_in, bool normal
   at::Tensor x = p.token_embedding->forward(tokens) + p.positional_embedding.narrow(0, 0, len);
   x = p.transformer->forward(x, causal_mask(len, x.options()));
   if (eot_pool)
-    x = p.ln_final->forward(x.index({at::arange(x.size(0), eot.options()), eot}));
+    x = layer_norm(*p.ln_final, x.index({at::arange(x.size(0), eot.options()), eot}));
   else
-    x = std::get<0>(p.ln_final->forward(x).max(1));  // official: max over all positions after ln_final
-  x = x.mm(p.text_projection);
+    x = std::get<0>(layer_norm(*p.ln_final, x).max(1));  // official: max over all positions after ln_final
+  x = to_fp32(x.mm(p.text_projection));
   return normalize ? l2_normalize(x) : x;
 }
 

@@ -4,6 +4,7 @@
 
 #include <cmath>
 
+#include "pyramidclip/model/checkpoint.h"
 #include "pyramidclip/model/layers.h"
 
 namespace pc {
@@ -19,8 +20,8 @@ ResidualAttentionBlockImpl::ResidualAttentionBlockImpl(int64_t width, int64_t he
 }
 
 at::Tensor ResidualAttentionBlockImpl::forward(const at::Tensor& x, const at::Tensor& bias) {
-  at::Tensor h = x + attn->forward(ln_1->forward(x), bias);
-  at::Tensor y = ln_2->forward(h);
+  at::Tensor h = x + attn->forward(layer_norm(*ln_1, x), bias);
+  at::Tensor y = layer_norm(*ln_2, h);
   return h + (mlp ? mlp->forward(y) : leff_mlp->forward(y));
 }
 
@@ -45,7 +46,19 @@ TransformerImpl::TransformerImpl(int64_t width_, int64_t layers_, int64_t heads_
 
 at::Tensor TransformerImpl::forward(at::Tensor x, const at::Tensor& bias, int64_t begin, int64_t end) {
   if (end < 0) end = layers;
-  for (int64_t i = begin; i < end; ++i) x = blocks[i]->forward(x, bias);
+  const bool ckpt = checkpoint && torch::GradMode::is_enabled();
+  for (int64_t i = begin; i < end; ++i) {
+    // The last block of the run is not checkpointed (as torch's checkpoint_sequential): the
+    // backward pass starts with it, so recomputing it would only redo its forward while its
+    // activations would be alive at the same moment anyway.
+    if (ckpt && i + 1 < end) {
+      std::shared_ptr<ResidualAttentionBlockImpl> block = blocks[i].ptr();  // kept alive (with bias) until backward
+      x = pc::checkpoint([block, bias](const at::Tensor& in) { return block->forward(in, bias); }, x,
+                         block->parameters());
+    } else {
+      x = blocks[i]->forward(x, bias);
+    }
+  }
   return x;
 }
 

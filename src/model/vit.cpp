@@ -36,22 +36,22 @@ at::Tensor VisionTransformerImpl::forward(const at::Tensor& images) {
                            .reshape({b, grid * grid, 3 * patch * patch});
   at::Tensor x = at::linear(patches, conv1->weight.view({width, 3 * patch * patch}));
   x = at::cat({class_embedding.view({1, 1, width}).expand({b, 1, width}), x}, 1) + positional_embedding;
-  x = transformer->forward(ln_pre->forward(x));
-  return ln_post->forward(x.select(1, 0)).mm(proj);
+  x = transformer->forward(layer_norm(*ln_pre, x));
+  return layer_norm(*ln_post, x.select(1, 0)).mm(proj);
 }
 
 at::Tensor VisionTransformerImpl::forward_roi(const at::Tensor& roi, const at::Tensor& keep) {
   const int64_t b = roi.size(0);
   // official: x @ proj_pre, the shared class token in front, ln_pre, no positional embedding
   at::Tensor x = at::matmul(roi, proj_pre);
-  x = ln_pre->forward(at::cat({class_embedding.view({1, 1, width}).expand({b, 1, width}), x}, 1));
+  x = layer_norm(*ln_pre, at::cat({class_embedding.view({1, 1, width}).expand({b, 1, width}), x}, 1));
   at::Tensor bias;
   if (keep.defined()) {
     at::Tensor keep_all = at::cat({at::ones({b, 1}, keep.options()), keep}, 1);  // the class token is always kept
     bias = expand_bias_to_heads(key_padding_bias(keep_all), heads);
   }
   x = transformer->forward(x, bias, roi_begin, transformer->layers);
-  return ln_post->forward(x.select(1, 0)).mm(proj);
+  return layer_norm(*ln_post, x.select(1, 0)).mm(proj);
 }
 
 }  // namespace pc

@@ -14,6 +14,8 @@
 
 #include <vector>
 
+#include "pyramidclip/model/batch_norm.h"
+
 namespace pc {
 
 // QuickGELU(x) = x * sigmoid(a x) with a = 1.702, as CLIP. The blocks compute it as silu(a x) / a
@@ -36,13 +38,9 @@ at::Tensor scaled_dot_attention(const at::Tensor& q, const at::Tensor& k, const 
 // [B, 1, Lk] per-sample bias -> [B*heads, 1, Lk], the layout scaled_dot_attention consumes.
 at::Tensor expand_bias_to_heads(const at::Tensor& bias, int64_t heads);
 
-// Runs a BatchNorm module on rows [N, C] (channels last), with the module's own training-mode
-// bookkeeping (running stats, num_batches_tracked); scale multiplies the output (folded into the
-// affine parameters). For BatchNorm1d on [B, C, L] and BatchNorm2d
-// on [B, C, H, W] the per-channel statistics are the same as over the rows of the channels-last
-// view, so LeFF keeps its activations as rows and never transposes.
-template <size_t D, typename Derived>
-at::Tensor batch_norm_rows(torch::nn::BatchNormImplBase<D, Derived>& bn, const at::Tensor& rows, double scale = 1.0);
+// LayerNorm in fp32: a bf16/fp16 input (autocast) is cast to float first; CPU autocast in
+// LibTorch 1.13 leaves layer_norm alone and fails on a bf16 input with fp32 weights.
+at::Tensor layer_norm(torch::nn::LayerNormImpl& ln, const at::Tensor& x);
 
 // nn.MultiheadAttention's parameters: in_proj_weight [3D, D], in_proj_bias [3D], out_proj (Linear).
 class MultiheadAttentionImpl : public torch::nn::Module {
@@ -88,7 +86,8 @@ TORCH_MODULE(DepConv);
 // Official PyramidCLIP LEFF: linear1 (D -> 4D), BN1d, QuickGELU, depthwise 3x3 conv on the
 // patch grid, BN2d, QuickGELU, linear2 (4D -> D), BN1d, QuickGELU. The class token (position 0)
 // bypasses it: its output is the block's input token itself (official: cat([clsToken, x])).
-class LeFFImpl : public torch::nn::Module {
+// Its three BatchNorms are synchronized across ranks when bn_sync is set (batch_norm.h).
+class LeFFImpl : public torch::nn::Module, public BatchNormSyncable {
  public:
   explicit LeFFImpl(int64_t width);
   at::Tensor forward(const at::Tensor& x);  // x [B, 1 + G*G, D]
@@ -112,7 +111,9 @@ TORCH_MODULE(ResidualAttentionBlock);
 
 // A stack of blocks. Registered as "resblocks" (OpenAI CLIP) or, when split > 0, as
 // "resblocks1" (blocks [0, split)) and "resblocks2" (blocks [split, layers)) as the official
-// PyramidCLIP Transformer; leff makes the resblocks1 blocks LeFF blocks.
+// PyramidCLIP Transformer; leff makes the resblocks1 blocks LeFF blocks. With checkpoint set and
+// gradients recorded, each block of a forward run but the last runs under activation
+// checkpointing (checkpoint.h); the last one's activations would be needed first anyway.
 class TransformerImpl : public torch::nn::Module {
  public:
   TransformerImpl(int64_t width, int64_t layers, int64_t heads, int64_t split = 0, bool leff = false);
@@ -122,6 +123,7 @@ class TransformerImpl : public torch::nn::Module {
   void init_clip_text();
 
   int64_t width, layers, heads;
+  bool checkpoint = false;
   std::vector<ResidualAttentionBlock> blocks;  // in order, across resblocks1/resblocks2
 };
 TORCH_MODULE(Transformer);

@@ -31,6 +31,11 @@ struct ModelConfig {
   // joint space
   int embed_dim = 512;
   bool with_roi = true;           // build the ROI path (proj_pre etc.)
+  // execution (no effect on the weights or their names)
+  bool checkpoint_image = false;  // activation checkpointing: image-tower blocks (ViT) / stem and stages (RN50)
+  bool checkpoint_text = false;   // activation checkpointing: text-tower blocks (all but the last of a run)
+  bool sync_batchnorm = true;     // with > 1 rank, BatchNorm (LeFF, RN50) uses global batch statistics (SyncBN);
+                                  // false = per-rank statistics. The trainer installs the BnSync (batch_norm.h).
 };
 
 // Named presets: "tiny", "vit-b32", "vit-b16", "rn50"; official selects the PyramidCLIP variant.

@@ -10,6 +10,7 @@
 #include <torch/nn/modules/normalization.h>
 #include <torch/nn/pimpl.h>
 
+#include "pyramidclip/model/batch_norm.h"
 #include "pyramidclip/model/layers.h"
 #include "pyramidclip/model/model_config.h"
 
@@ -32,14 +33,17 @@ class VisionTransformerImpl : public torch::nn::Module {
 TORCH_MODULE(VisionTransformer);
 
 // CLIP Bottleneck: 1x1, 3x3, (avgpool if stride > 1), 1x1 x4; downsample = avgpool, 1x1 conv, BN
-// (keys downsample.0.*, downsample.1.*; the avgpool "-1" has no tensors).
-class BottleneckImpl : public torch::nn::Module {
+// (keys downsample.0.*, downsample.1.*; the avgpool "-1" has no tensors). Its BatchNorms are
+// synchronized across ranks when bn_sync is set (batch_norm.h).
+class BottleneckImpl : public torch::nn::Module, public BatchNormSyncable {
  public:
   BottleneckImpl(int64_t inplanes, int64_t planes, int64_t stride);
   at::Tensor forward(const at::Tensor& x);
   torch::nn::Conv2d conv1{nullptr}, conv2{nullptr}, conv3{nullptr};
   torch::nn::BatchNorm2d bn1{nullptr}, bn2{nullptr}, bn3{nullptr};
   torch::nn::Sequential downsample{nullptr};  // "0": Conv2d, "1": BatchNorm2d (avgpool applied in forward)
+  torch::nn::Conv2d downsample_conv{nullptr};    // downsample[0]
+  torch::nn::BatchNorm2d downsample_bn{nullptr};  // downsample[1]
   int64_t stride;
 };
 TORCH_MODULE(Bottleneck);
@@ -64,7 +68,10 @@ class AttentionPool2dImpl : public torch::nn::Module {
 TORCH_MODULE(AttentionPool2d);
 
 // Keys (under "visual."): conv1-3, bn1-3 (stem), layer1..layer4.N.*, attnpool.*.
-class ModifiedResNetImpl : public torch::nn::Module {
+// bn_sync (set_batchnorm_sync) synchronizes the stem's BatchNorms; with checkpoint set, the stem
+// and layer1..layer3 run under activation checkpointing when gradients are recorded (layer4, where
+// the backward pass starts, runs plainly).
+class ModifiedResNetImpl : public torch::nn::Module, public BatchNormSyncable {
  public:
   explicit ModifiedResNetImpl(const ModelConfig& cfg);
   at::Tensor forward(const at::Tensor& images);
@@ -74,6 +81,10 @@ class ModifiedResNetImpl : public torch::nn::Module {
   torch::nn::BatchNorm2d bn1{nullptr}, bn2{nullptr}, bn3{nullptr};
   torch::nn::Sequential layer1{nullptr}, layer2{nullptr}, layer3{nullptr}, layer4{nullptr};
   AttentionPool2d attnpool{nullptr};
+  bool checkpoint = false;
+
+ private:
+  at::Tensor stem(const at::Tensor& images);
 };
 TORCH_MODULE(ModifiedResNet);
 
