@@ -49,7 +49,10 @@ void add_model_options(po::options_description& opts) {
       ("model.roi", po::value<bool>()->default_value(true), "build the ROI path (proj_pre, ROI LayerNorm)")
       ("model.text-pool", po::value<std::string>(), "max (official) or eot (OpenAI CLIP); default follows the variant")
       ("model.vocab-size", po::value<int>(), "token embedding rows (default 49408)")
-      ("model.image-size", po::value<int>(), "input resolution (default from the preset)");
+      ("model.image-size", po::value<int>(), "input resolution (default from the preset)")
+      ("model.checkpoint-image", po::value<bool>()->default_value(false), "activation checkpointing of the image tower's blocks / RN50 stages (less memory, one more forward)")
+      ("model.checkpoint-text", po::value<bool>()->default_value(false), "activation checkpointing of the text tower's blocks")
+      ("model.sync-batchnorm", po::value<bool>()->default_value(true), "BatchNorm (LeFF blocks, RN50) with statistics over all ranks; false: per rank");
 }
 
 ModelConfig model_config_from(const po::variables_map& vm) {
@@ -58,6 +61,9 @@ ModelConfig model_config_from(const po::variables_map& vm) {
           "model.variant must be official or standard, not '" + variant + "'");
   ModelConfig m = model_preset(get<std::string>(vm, "model.preset"), variant == "official");
   m.with_roi = get<bool>(vm, "model.roi");
+  m.checkpoint_image = get<bool>(vm, "model.checkpoint-image");
+  m.checkpoint_text = get<bool>(vm, "model.checkpoint-text");
+  m.sync_batchnorm = get<bool>(vm, "model.sync-batchnorm");
   if (vm.count("model.text-pool")) {
     m.text_pool = get<std::string>(vm, "model.text-pool");
     require(m.text_pool == "max" || m.text_pool == "eot", "model.text-pool must be max or eot");

@@ -19,6 +19,7 @@
 #include "pyramidclip/model/model_h5.h"
 #include "pyramidclip/model/pyramid_clip.h"
 #include "pyramidclip/dist/grad_buckets.h"
+#include "pyramidclip/model/batch_norm.h"
 #include "pyramidclip/optim/zero_adamw.h"
 #include "pyramidclip/run/grad_cache.h"
 #include "pyramidclip/run/lr_schedule.h"
@@ -63,6 +64,17 @@ void agree_on_inputs(Batch& b, Comm& comm, const LossConfig& loss) {
   if (missing[2].item<int>()) b.summary = at::Tensor();
   if (missing[3].item<int>()) b.tags = at::Tensor();
 }
+
+// SyncBN's reductions through the job's Comm (the model module does not know dist).
+class CommBnSync final : public BnSync {
+ public:
+  explicit CommBnSync(Comm& comm) : comm_(comm) {}
+  void allreduce_sum(at::Tensor& t) override { comm_.allreduce_sum(t); }
+  int world_size() const override { return comm_.size(); }
+
+ private:
+  Comm& comm_;
+};
 
 std::string pairs_text(const std::map<std::string, double>& pairs) {
   std::string s;
@@ -140,6 +152,8 @@ int64_t train(const TrainConfig& cfg, Comm& comm) {
   for (auto& b : model->buffers()) all_tensors.push_back(b);
   broadcast_parameters(all_tensors, comm);
   torch::manual_seed(cfg.seed + 1000003ULL * (rank + 1));  // per-rank stream for augmentation/dropout
+  if (world > 1 && cfg.model.sync_batchnorm && model->has_batchnorm())
+    model->set_batchnorm_sync(std::make_shared<CommBnSync>(comm));
 
   at::Tensor logit_scale = model->named_parameters(/*recurse=*/false)["logit_scale"];
   // The flat parameter vector (named_parameters order of the trainable ones): ZeRO shards it,
