@@ -93,7 +93,8 @@ void check_tower(const ModelConfig& c, int64_t b) {
   ASSERT_GT(testing::count_batchnorm_buffers(*model), 0);
   for (const auto& bb : model->named_buffers())
     EXPECT_LE(max_abs_diff(bb.value(), ref_buffers[bb.key()]), 1e-5) << bb.key();
-  if (rank == 0) std::printf("[ syncbn   ] %s: worst relative parameter-gradient difference %.2e\n", c.vision.c_str(), worst);
+  if (rank == 0)
+    std::printf("[ syncbn   ] %s: worst relative parameter-gradient difference %.2e\n", c.vision.c_str(), worst);
 }
 
 TEST(SyncBatchNormMpi, OfficialVitHalvesEqualFullBatch) {

@@ -21,9 +21,7 @@ namespace {
 using torch::autograd::AutogradContext;
 using torch::autograd::variable_list;
 
-bool reduced_precision(const at::Tensor& t) {
-  return t.scalar_type() == at::kBFloat16 || t.scalar_type() == at::kHalf;
-}
+bool reduced_precision(const at::Tensor& t) { return t.scalar_type() == at::kBFloat16 || t.scalar_type() == at::kHalf; }
 
 // Per-channel vector -> shape broadcasting along dim 1 of a tensor with `dims` dimensions.
 at::Tensor channel_view(const at::Tensor& v, int64_t dims) {
@@ -139,7 +137,8 @@ at::Tensor sync_batch_norm(const at::Tensor& x, const at::Tensor& weight, const 
                            const std::shared_ptr<BnSync>& sync) {
   TORCH_CHECK(sync, "sync_batch_norm needs a BnSync");
   TORCH_CHECK(x.dim() >= 2, "sync_batch_norm: input must have a channel dimension (dim 1)");
-  TORCH_CHECK(running_mean.defined() == running_var.defined(), "sync_batch_norm: running_mean and running_var go together");
+  TORCH_CHECK(running_mean.defined() == running_var.defined(),
+              "sync_batch_norm: running_mean and running_var go together");
   const int64_t c = x.size(1);
   const auto popts = x.options().dtype(at::kFloat);
   SyncBnCall call;

@@ -93,8 +93,8 @@ struct CheckpointState : torch::CustomClassHolder {
 
 class CheckpointFunction : public torch::autograd::Function<CheckpointFunction> {
  public:
-  static at::Tensor forward(AutogradContext* ctx, const c10::intrusive_ptr<CheckpointState>& state,
-                            const at::Tensor& x, at::TensorList /*params: autograd inputs only*/) {
+  static at::Tensor forward(AutogradContext* ctx, const c10::intrusive_ptr<CheckpointState>& state, const at::Tensor& x,
+                            at::TensorList /*params: autograd inputs only*/) {
     state->rng = RngStates::capture(x);
     state->autocast = AutocastState::current();
     at::Tensor out;

@@ -51,7 +51,8 @@ AutocastGuard::~AutocastGuard() {
   at::autocast::set_autocast_gpu_dtype(prev_cuda_dtype_);
 }
 
-AutocastOffGuard::AutocastOffGuard() : prev_cpu_(at::autocast::is_cpu_enabled()), prev_cuda_(at::autocast::is_enabled()) {
+AutocastOffGuard::AutocastOffGuard()
+    : prev_cpu_(at::autocast::is_cpu_enabled()), prev_cuda_(at::autocast::is_enabled()) {
   at::autocast::set_cpu_enabled(false);
   at::autocast::set_enabled(false);
 }
