@@ -2,6 +2,8 @@
 #include <gtest/gtest.h>
 #include <torch/torch.h>
 
+#include "random_batch.h"
+
 #include "pyramidclip/model/pyramid_clip.h"
 #include "pyramidclip/run/grad_cache.h"
 #include "pyramidclip/util/errors.h"
@@ -9,39 +11,20 @@
 namespace pc {
 namespace {
 
-Batch random_batch(const ModelConfig& m, int64_t n) {
-  torch::manual_seed(321);
-  Batch b;
-  b.global_images = torch::randn({n, 3, m.image_size, m.image_size}, torch::kDouble);
-  b.local_images = torch::randn({n, 3, m.image_size, m.image_size}, torch::kDouble);
-  b.roi = torch::randn({n, 4, m.roi_dim}, torch::kDouble);
-  b.roi_mask = torch::rand({n, 4}) > 0.3;
-  b.roi_mask.select(1, 0).fill_(true);
-  auto tokens = [&] {
-    auto t = torch::randint(1, 400, {n, m.context_length}, torch::kLong);
-    t.narrow(1, 10, m.context_length - 10).zero_();
-    t.select(1, 0).fill_(m.vocab_size - 2);
-    t.select(1, 9).fill_(m.vocab_size - 1);
-    return t;
-  };
-  b.text = tokens();
-  b.summary = tokens();
-  b.tags = tokens();
-  return b;
-}
+Batch random_batch(const ModelConfig& m, int64_t n) { return test::random_batch(m, n, 321, torch::kDouble); }
 
 struct Result {
   double loss;
   std::vector<at::Tensor> grads;
 };
 
-Result run(const ModelConfig& cfg, const Batch& batch, int micro) {
+Result run(const ModelConfig& cfg, const Batch& batch, int micro, StepPrecision precision = {}) {
   torch::manual_seed(0);
   PyramidClip model(cfg);
   model->to(torch::kDouble);
   model->train();
   LossConfig lc;
-  LossOutput out = grad_cache_step(model, batch, micro, lc, nullptr);
+  LossOutput out = grad_cache_step(model, batch, micro, lc, nullptr, nullptr, nullptr, precision);
   Result r{out.total.item<double>(), {}};
   for (const auto& p : model->parameters())
     r.grads.push_back(p.grad().defined() ? p.grad().clone() : torch::zeros_like(p));
@@ -63,6 +46,46 @@ TEST(GradCache, FourMicroBatchesGiveTheFullBatchLossAndGradients) {
         << "parameter " << i;
   }
   EXPECT_GT(nonzero, static_cast<int64_t>(full.grads.size()) / 2);
+}
+
+// fp16 loss scaling: every gradient (the replays' too, through the cached embedding gradients)
+// is scale x the unscaled one; the reported loss is not scaled.
+TEST(GradCache, LossScaleMultipliesEveryGradientNotTheLoss) {
+  ModelConfig cfg = model_preset("tiny", /*official=*/false);
+  cfg.with_roi = true;
+  const Batch batch = random_batch(cfg, 8);
+  for (int micro : {1, 4}) {
+    const Result plain = run(cfg, batch, micro), scaled = run(cfg, batch, micro, {at::kFloat, 1024.0});
+    EXPECT_EQ(scaled.loss, plain.loss);
+    for (size_t i = 0; i < plain.grads.size(); ++i) {
+      const double scale = plain.grads[i].abs().max().item<double>();
+      EXPECT_LE((scaled.grads[i] / 1024.0 - plain.grads[i]).abs().max().item<double>(), 1e-12 * std::max(scale, 1e-12))
+          << "micro-batches " << micro << ", parameter " << i;
+    }
+  }
+}
+
+// bf16 autocast: the loss stays fp32 and close to the fp32 loss; gradients stay fp32.
+TEST(GradCache, Bf16AutocastKeepsLossAndGradientsInFp32) {
+  ModelConfig cfg = model_preset("tiny", /*official=*/true);
+  cfg.with_roi = true;
+  Batch batch = random_batch(cfg, 8);
+  for (at::Tensor* t : {&batch.global_images, &batch.local_images, &batch.roi}) *t = t->to(torch::kFloat);
+  auto run_float = [&](at::ScalarType autocast, double* loss) {
+    torch::manual_seed(0);
+    PyramidClip model(cfg);
+    model->train();
+    LossOutput out = grad_cache_step(model, batch, 2, LossConfig{}, nullptr, nullptr, nullptr, {autocast, 1.0});
+    EXPECT_EQ(out.total.scalar_type(), at::kFloat);
+    *loss = out.total.item<double>();
+    for (const auto& p : model->parameters())
+      if (p.grad().defined()) EXPECT_EQ(p.grad().scalar_type(), at::kFloat);
+  };
+  double fp32 = 0, bf16 = 0;
+  run_float(at::kFloat, &fp32);
+  run_float(at::kBFloat16, &bf16);
+  EXPECT_NEAR(bf16, fp32, 0.02 * fp32);
+  EXPECT_NE(bf16, fp32);  // autocast really ran in bf16
 }
 
 TEST(GradCache, BatchNormStatisticsUpdateOncePerMicroBatch) {

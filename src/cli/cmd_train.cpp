@@ -45,6 +45,9 @@ void add_train_options(po::options_description& o) {
       ("train.overlap", po::value<bool>()->default_value(d.overlap), "reduce gradient buckets during backward (false: after it)")
       ("train.micro-batches", po::value<int>()->default_value(d.micro_batches), "split each rank's batch into N gradient-cache pieces (same loss and gradients, less activation memory)")
       ("train.threads", po::value<int>()->default_value(d.threads), "intra-op threads per rank (0 = cores / ranks on the node)")
+      ("train.precision", po::value<std::string>()->default_value(d.precision), "fp32, bf16 (autocast; fp32 master weights, norms and loss) or fp16 (CUDA only; dynamic loss scaling)")
+      ("train.device", po::value<std::string>()->default_value(d.device), "cpu or cuda (one GPU per rank; needs a CUDA LibTorch and the NCCL backend)")
+      ("train.comm", po::value<std::string>()->default_value(d.comm), "collective backend for model tensors: auto (NCCL on cuda, MPI on cpu), mpi or nccl")
       ("train.log-every", po::value<int>()->default_value(d.log_every), "progress line every N steps")
       ("loss.objective", po::value<std::string>()->default_value(d.loss.objective), "pyramid (six pairs) or clip (global view x caption, alpha 0)")
       ("loss.alpha", po::value<double>()->default_value(d.loss.alpha), "label softening of the InfoNCE targets")
@@ -81,6 +84,9 @@ TrainConfig train_config_from(const po::variables_map& vm) {
   c.bucket_mb = get<double>(vm, "train.bucket-mb");
   c.overlap = get<bool>(vm, "train.overlap");
   c.log_every = get<int>(vm, "train.log-every");
+  c.precision = get<std::string>(vm, "train.precision");
+  c.device = get<std::string>(vm, "train.device");
+  c.comm = get<std::string>(vm, "train.comm");
   c.loss.objective = get<std::string>(vm, "loss.objective");
   c.loss.alpha = get<double>(vm, "loss.alpha");
   c.loss.lambda = get<double>(vm, "loss.lambda");
@@ -106,6 +112,14 @@ TrainConfig train_config_from(const po::variables_map& vm) {
   require(c.zero_stage >= 0 && c.zero_stage <= 2, "train.zero-stage must be 0, 1 or 2 (stage 3 is not implemented)");
   require(c.bucket_mb > 0, "train.bucket-mb must be positive");
   require(c.log_every > 0, "train.log-every must be positive");
+  require(c.precision == "fp32" || c.precision == "bf16" || c.precision == "fp16",
+          "train.precision must be fp32, bf16 or fp16, not '" + c.precision + "'");
+  require(c.device == "cpu" || c.device == "cuda", "train.device must be cpu or cuda, not '" + c.device + "'");
+  require(c.comm == "auto" || c.comm == "mpi" || c.comm == "nccl",
+          "train.comm must be auto, mpi or nccl, not '" + c.comm + "'");
+  require(c.precision != "fp16" || c.device == "cuda",
+          "train.precision fp16 needs train.device cuda (CPU autocast is bf16 only): use bf16 or fp32 on the CPU");
+  require(c.device == "cuda" || c.comm != "nccl", "train.comm nccl needs train.device cuda: use mpi or auto on the CPU");
   require(std::filesystem::exists(c.vocab), "vocabulary file " + c.vocab +
                                                 " does not exist: run `pyramidclip data synth` or point data.vocab at "
                                                 "CLIP's bpe_simple_vocab_16e6.txt.gz");

@@ -8,6 +8,7 @@
 #include <optional>
 
 #include "pyramidclip/dist/grad_buckets.h"
+#include "pyramidclip/model/mixed_precision.h"
 #include "pyramidclip/util/errors.h"
 
 namespace pc {
@@ -37,7 +38,7 @@ std::array<at::Tensor*, 6> fields(Embeddings& e) {
 }  // namespace
 
 LossOutput grad_cache_step(PyramidClip& model, const Batch& batch, int micro_batches, const LossConfig& cfg,
-                           Comm* comm, PassTimes* times, GradBuckets* buckets) {
+                           Comm* comm, PassTimes* times, GradBuckets* buckets, StepPrecision precision) {
   PassTimes local;
   PassTimes& t = times ? *times : local;
   t = {};
@@ -46,12 +47,20 @@ LossOutput grad_cache_step(PyramidClip& model, const Batch& batch, int micro_bat
     into += std::chrono::duration<double>(now - last).count();
     last = now;
   };
+  // the towers cast their outputs to fp32, so the loss below runs in fp32 outside autocast
+  auto forward = [&](const Batch& b) {
+    AutocastGuard autocast(precision.autocast);
+    return model->forward(b);
+  };
+  auto scaled = [&](const at::Tensor& loss) {
+    return precision.loss_scale == 1.0 ? loss : loss * precision.loss_scale;
+  };
   const int64_t n = batch.size();
   if (micro_batches <= 1) {
-    Embeddings emb = model->forward(batch);
+    Embeddings emb = forward(batch);
     LossOutput loss = pyramid_loss(emb, cfg, comm);
     lap(t.forward);
-    loss.total.backward();
+    scaled(loss.total).backward();
     lap(t.backward);
     return loss;
   }
@@ -67,7 +76,7 @@ LossOutput grad_cache_step(PyramidClip& model, const Batch& batch, int micro_bat
   std::vector<Embeddings> cached;
   {
     torch::NoGradGuard no_grad;
-    for (int i = 0; i < micro_batches; ++i) cached.push_back(model->forward(slice_batch(batch, i * m, m)));
+    for (int i = 0; i < micro_batches; ++i) cached.push_back(forward(slice_batch(batch, i * m, m)));
   }
   {
     torch::NoGradGuard no_grad;
@@ -89,13 +98,13 @@ LossOutput grad_cache_step(PyramidClip& model, const Batch& batch, int micro_bat
   {
     std::optional<NoSyncGuard> local_only;
     if (buckets) local_only.emplace(*buckets);  // logit_scale's gradient joins the last replay's sync
-    loss.total.backward();
+    scaled(loss.total).backward();  // the cached embedding gradients carry the scale into the replays
   }
   lap(t.backward);
 
   // 3. Replay each micro-batch with autograd and feed it its slice of the embedding gradients.
   for (int i = 0; i < micro_batches; ++i) {
-    Embeddings e = model->forward(slice_batch(batch, i * m, m));
+    Embeddings e = forward(slice_batch(batch, i * m, m));
     lap(t.forward);
     std::vector<at::Tensor> outputs, grads;
     for (size_t f = 0; f < 6; ++f) {

@@ -1,6 +1,7 @@
 // The data-parallel training loop (DESIGN §2). One step: next batch -> agree on which inputs
-// every rank has -> forward -> six-pair loss (global negatives) -> backward -> flat gradient
-// average -> AdamW with the sample-keyed LR -> metrics.
+// every rank has -> forward (autocast) -> six-pair loss (global negatives, fp32) -> backward with
+// bucketed gradient sync -> (fp16: unscale, skip on overflow) -> ZeRO AdamW with the sample-keyed
+// LR -> metrics.
 #include "pyramidclip/run/trainer.h"
 
 #include <spdlog/spdlog.h>
@@ -20,6 +21,7 @@
 #include "pyramidclip/model/pyramid_clip.h"
 #include "pyramidclip/dist/grad_buckets.h"
 #include "pyramidclip/model/batch_norm.h"
+#include "pyramidclip/model/mixed_precision.h"
 #include "pyramidclip/optim/zero_adamw.h"
 #include "pyramidclip/run/grad_cache.h"
 #include "pyramidclip/run/lr_schedule.h"
@@ -76,6 +78,27 @@ class CommBnSync final : public BnSync {
   Comm& comm_;
 };
 
+// The device comm carries model tensors (gradients, embeddings, SyncBN, parameters); the host
+// comm (MPI) the small CPU-side agreements. On the CPU they are the same object.
+void check_device_setup(const TrainConfig& cfg) {
+  if (cfg.device == "cpu") return;
+  if (!torch::cuda::is_available())
+    throw UserError("train.device cuda: no CUDA device is visible to this LibTorch (a CPU-only build, or no GPU "
+                    "allocated): use train.device cpu or build against a CUDA LibTorch (README, GPU build)");
+  if (cfg.comm == "mpi")
+    throw UserError("train.comm mpi cannot reduce CUDA tensors: use train.comm nccl (or auto) with train.device cuda");
+  if (!nccl_available())
+    throw UserError("train.device cuda needs the NCCL backend, which this build lacks (nccl.h/libnccl not found at "
+                    "configure time): see README, GPU build");
+}
+
+Batch to_device(Batch b, const torch::Device& device) {
+  if (device.is_cpu()) return b;
+  for (at::Tensor* t : {&b.global_images, &b.local_images, &b.roi, &b.roi_mask, &b.text, &b.summary, &b.tags})
+    if (t->defined()) *t = t->to(device, /*non_blocking=*/true);
+  return b;
+}
+
 std::string pairs_text(const std::map<std::string, double>& pairs) {
   std::string s;
   for (const auto& [name, v] : pairs) s += (s.empty() ? "" : " ") + name;
@@ -86,6 +109,7 @@ std::string pairs_text(const std::map<std::string, double>& pairs) {
 
 int64_t train(const TrainConfig& cfg, Comm& comm) {
   const int rank = comm.rank(), world = comm.size();
+  const at::ScalarType precision = parse_precision(cfg.precision);
   require(cfg.global_batch > 0 && cfg.global_batch % world == 0,
           "train.global-batch (" + std::to_string(cfg.global_batch) + ") must be a positive multiple of the " +
               std::to_string(world) + " ranks");
@@ -104,6 +128,7 @@ int64_t train(const TrainConfig& cfg, Comm& comm) {
   int64_t dataset_size = 0;
   std::string setup_error;
   try {
+    check_device_setup(cfg);
     tokenizer_ptr = std::make_unique<Tokenizer>(Tokenizer::from_file(cfg.vocab));
     const Tokenizer* tokenizer = tokenizer_ptr.get();
     require(tokenizer->vocab_size() <= cfg.model.vocab_size,
@@ -140,20 +165,25 @@ int64_t train(const TrainConfig& cfg, Comm& comm) {
   if (failed.item<int>())
     throw SetupError(setup_error.empty() ? "another rank failed to set up (see its log)" : setup_error);
   TrainLoader& loader = *loader_ptr;
+  std::unique_ptr<Comm> device_comm_ptr = cfg.device == "cuda" ? make_comm("nccl") : nullptr;
+  Comm& dcomm = device_comm_ptr ? *device_comm_ptr : comm;
+  const torch::Device device = device_comm_ptr ? torch::Device(torch::kCUDA, static_cast<int8_t>(dcomm.device()))
+                                               : torch::Device(torch::kCPU);
   const double total_samples = cfg.epochs * static_cast<double>(dataset_size);
   const int64_t total_steps = std::max<int64_t>(1, static_cast<int64_t>(total_samples / cfg.global_batch));
 
   // Same seed on every rank gives the same initial weights; the broadcast makes it a guarantee.
   torch::manual_seed(cfg.seed);
   PyramidClip model(cfg.model);
+  model->to(device);
   model->train();
   std::vector<at::Tensor> all_tensors;
   for (auto& p : model->parameters()) all_tensors.push_back(p);
   for (auto& b : model->buffers()) all_tensors.push_back(b);
-  broadcast_parameters(all_tensors, comm);
+  broadcast_parameters(all_tensors, dcomm);
   torch::manual_seed(cfg.seed + 1000003ULL * (rank + 1));  // per-rank stream for augmentation/dropout
   if (world > 1 && cfg.model.sync_batchnorm && model->has_batchnorm())
-    model->set_batchnorm_sync(std::make_shared<CommBnSync>(comm));
+    model->set_batchnorm_sync(std::make_shared<CommBnSync>(dcomm));
 
   at::Tensor logit_scale = model->named_parameters(/*recurse=*/false)["logit_scale"];
   // The flat parameter vector (named_parameters order of the trainable ones): ZeRO shards it,
@@ -173,12 +203,15 @@ int64_t train(const TrainConfig& cfg, Comm& comm) {
   zo.eps = cfg.eps;
   zo.weight_decay = cfg.weight_decay;
   zo.stage = cfg.zero_stage;
-  ZeroAdamW optimizer(make_flat_layout(names, trainable, decay, world), trainable, comm, zo);
+  ZeroAdamW optimizer(make_flat_layout(names, trainable, decay, world), trainable, dcomm, zo);
   GradBucketsOptions bo;
   bo.bucket_bytes = static_cast<int64_t>(cfg.bucket_mb * (1 << 20));
   bo.overlap = cfg.overlap;
   bo.reduce_scatter = cfg.zero_stage == 2;
-  GradBuckets buckets(trainable, comm, bo);
+  GradBuckets buckets(trainable, dcomm, bo);
+  GradScalerOptions so;
+  so.enabled = precision == at::kHalf;  // bf16 has fp32's range: no scaling needed
+  GradScaler scaler(so);
 
   if (rank == 0) {
     std::ofstream(cfg.run_dir + "/config.cfg") << cfg.config_text;
@@ -186,6 +219,8 @@ int64_t train(const TrainConfig& cfg, Comm& comm) {
                  "over {:.2f} epochs of {} samples",
                  count_parameters(*model), trainable.size(), world, local_batch, threads, total_steps, cfg.epochs,
                  dataset_size);
+    spdlog::info("train: {} on {} ({} collectives), precision {}", world > 1 ? "data parallel" : "one rank",
+                 device.str(), dcomm.backend(), cfg.precision);
     spdlog::info("train: ZeRO stage {}: optimizer state {:.1f} MB per rank; {} gradient buckets of <= {} MB{}",
                  cfg.zero_stage, optimizer.state_bytes() / 1e6, buckets.num_buckets(), cfg.bucket_mb,
                  cfg.overlap ? ", overlapped with backward" : "");
@@ -196,27 +231,41 @@ int64_t train(const TrainConfig& cfg, Comm& comm) {
   const auto start = Clock::now();
   double samples_seen = 0, window_samples = 0, window_time = 0, window_wait = 0;
   std::string last_pairs;
+  int64_t skipped_steps = 0;
   for (int64_t step = 1; step <= total_steps; ++step) {
     const auto t0 = Clock::now();
     Batch batch = loader.next();
     const double data_wait = seconds_since(t0);
     agree_on_inputs(batch, comm, cfg.loss);
+    batch = to_device(std::move(batch), device);
 
     const double lr = lr_at(samples_seen, cfg.lr, cfg.warmup_samples, total_samples);
 
     buckets.zero_grad();
     PassTimes passes;
-    LossOutput loss = grad_cache_step(model, batch, cfg.micro_batches, cfg.loss, &comm, &passes, &buckets);
+    const double loss_scale = scaler.scale();
+    LossOutput loss = grad_cache_step(model, batch, cfg.micro_batches, cfg.loss, &dcomm, &passes, &buckets,
+                                      {precision, loss_scale});
     buckets.finalize();
     const double comm_time = buckets.last_stats().exposed_s;
     const auto t_opt = Clock::now();
-    optimizer.step(lr, buckets);
-    {
-      // CLIP clamps the learnable temperature so logits never exceed 100 (on every rank alike)
-      torch::NoGradGuard no_grad;
-      logit_scale.clamp_(0, std::log(100.0));
+    bool take_step = true;
+    if (scaler.enabled()) {
+      // ZeRO-2 ranks hold different slices: the overflow verdict must be the job's, not the rank's
+      at::Tensor found_inf = scaler.unscale_({buckets.reduce_scatter() ? buckets.shard_grad() : buckets.flat_grad()});
+      dcomm.allreduce_max(found_inf);
+      take_step = scaler.update(found_inf.item<float>() > 0);
+      if (!take_step) ++skipped_steps;
     }
-    optimizer.reload_master_from_params();
+    if (take_step) {
+      optimizer.step(lr, buckets);
+      {
+        // CLIP clamps the learnable temperature so logits never exceed 100 (on every rank alike)
+        torch::NoGradGuard no_grad;
+        logit_scale.clamp_(0, std::log(100.0));
+      }
+      optimizer.reload_master_from_params();
+    }
     const double optimizer_time = seconds_since(t_opt);
     samples_seen += cfg.global_batch;
 
@@ -252,6 +301,10 @@ int64_t train(const TrainConfig& cfg, Comm& comm) {
                             {"checkpoint_stall_s", 0.0},
                             {"data_bad_samples", std::llround(stats[stats.size(0) - 1].item<double>() * world)},
                             {"step_time_s", step_time}};
+      if (scaler.enabled()) {
+        rec["loss_scale"] = loss_scale;
+        rec["skipped_steps"] = skipped_steps;  // overflowed fp16 steps so far (no update; LR schedule goes on)
+      }
       int64_t i = 2;
       for (const auto& item : loss.pairs) rec["loss_" + item.first] = stats[i++].item<double>();
       metrics->write(rec);

@@ -34,6 +34,7 @@ class Comm {
   virtual int rank() const = 0;
   virtual int size() const = 0;
   virtual std::string backend() const = 0;  // "mpi" or "nccl"
+  virtual int device() const { return -1; }  // the CUDA device this rank's collectives run on (-1: host)
 
   virtual void allreduce_sum(at::Tensor& t) = 0;      // in place
   virtual void allreduce_max(at::Tensor& t) = 0;

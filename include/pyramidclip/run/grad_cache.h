@@ -28,11 +28,19 @@ struct PassTimes {
   double forward = 0, backward = 0;
 };
 
+// How the passes run: forwards under autocast to `autocast` (kFloat: none; the loss always runs
+// in fp32 outside it), and every backward starts from loss * loss_scale (fp16 loss scaling).
+struct StepPrecision {
+  at::ScalarType autocast = at::kFloat;
+  double loss_scale = 1.0;
+};
+
 // Forward + backward of one step in `micro_batches` pieces (1: the plain step). Gradients are
 // accumulated into the parameters' .grad(); the loss is the full batch's. BatchNorm running
 // statistics are updated once per micro-batch (by the pass with autograd only). With `buckets`,
 // every backward but the last only accumulates locally (no_sync); the last one syncs.
 LossOutput grad_cache_step(PyramidClip& model, const Batch& batch, int micro_batches, const LossConfig& cfg,
-                           Comm* comm, PassTimes* times = nullptr, GradBuckets* buckets = nullptr);
+                           Comm* comm, PassTimes* times = nullptr, GradBuckets* buckets = nullptr,
+                           StepPrecision precision = {});
 
 }  // namespace pc

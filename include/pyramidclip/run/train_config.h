@@ -34,6 +34,9 @@ struct TrainConfig {
   bool overlap = true;          // reduce buckets during backward
   int micro_batches = 1;        // gradient-cache pieces per rank batch (1: one forward/backward)
   int threads = 0;              // intra-op threads per rank; 0 = cores / local ranks
+  std::string precision = "fp32";  // fp32 | bf16 (autocast, fp32 master weights) | fp16 (CUDA, loss scaling)
+  std::string device = "cpu";      // cpu | cuda (one GPU per rank: local rank mod visible GPUs)
+  std::string comm = "auto";       // collectives on the device: auto | mpi | nccl (cuda needs nccl)
   // output
   std::string run_dir = "checkpoints/run";
   int log_every = 10;

@@ -106,6 +106,7 @@ class NcclComm final : public Comm {
   int rank() const override { return boot_->rank(); }
   int size() const override { return boot_->size(); }
   std::string backend() const override { return "nccl"; }
+  int device() const override { return device_; }
 
   void allreduce_sum(at::Tensor& t) override {
     if (t.is_cpu()) return boot_->allreduce_sum(t);
