@@ -9,6 +9,7 @@
 #include "commands.h"
 #include "options.h"
 #include "pyramidclip/dist/comm.h"
+#include "pyramidclip/run/resume_controller.h"
 #include "pyramidclip/run/trainer.h"
 #include "pyramidclip/util/errors.h"
 #include "pyramidclip/util/logging.h"
@@ -20,6 +21,15 @@ void add_train_options(po::options_description& o) {
   add_model_options(o);
   TrainConfig d;
   o.add_options()
+      ("resume", po::value<std::string>()->default_value(d.resume), "auto (newest valid checkpoint of the run, else fresh), latest, none, or a checkpoint directory")
+      ("max-restarts", po::value<int>()->default_value(d.max_restarts), "under Slurm: requeue a preempted job at most this many times (SLURM_RESTART_COUNT)")
+      ("stop-after", po::value<int64_t>()->default_value(0), "stop with a checkpoint (exit 75) after N steps of this launch: fixed-size slots, tests (0: off)")
+      ("deadline", po::value<std::string>()->default_value(""), "stop with a checkpoint before this time: unix seconds, +90m, +2h, or YYYY-MM-DDTHH:MM (default: the Slurm job's end time)")
+      ("ckpt.every-steps", po::value<int64_t>()->default_value(d.ckpt_every_steps), "save a checkpoint every N steps (0: off)")
+      ("ckpt.every-minutes", po::value<double>()->default_value(d.ckpt_every_minutes), "save a checkpoint every N minutes (0: off)")
+      ("ckpt.keep-last", po::value<int>()->default_value(d.ckpt_keep_last), "keep the newest N checkpoints (>= 2)")
+      ("ckpt.keep-every", po::value<int64_t>()->default_value(d.ckpt_keep_every), "also keep every checkpoint whose step is a multiple of N forever (0: none)")
+      ("ckpt.async", po::value<bool>()->default_value(d.ckpt_async), "write checkpoints in the background while training goes on")
       ("data.train-shards", po::value<std::string>()->required(), "shards: brace pattern (dir/{00000..00019}.tar), list file or directory")
       ("data.vocab", po::value<std::string>()->required(), "BPE merges file (CLIP's bpe_simple_vocab_16e6.txt.gz or one `data synth` trained)")
       ("data.roi-count", po::value<int>()->default_value(d.roi_count), "ROI regions per sample (padded or cut, masked)")
@@ -84,6 +94,15 @@ TrainConfig train_config_from(const po::variables_map& vm) {
   c.bucket_mb = get<double>(vm, "train.bucket-mb");
   c.overlap = get<bool>(vm, "train.overlap");
   c.log_every = get<int>(vm, "train.log-every");
+  c.resume = get<std::string>(vm, "resume");
+  c.max_restarts = get<int>(vm, "max-restarts");
+  c.deadline = get<std::string>(vm, "deadline");
+  c.stop_after = get<int64_t>(vm, "stop-after");
+  c.ckpt_every_steps = get<int64_t>(vm, "ckpt.every-steps");
+  c.ckpt_every_minutes = get<double>(vm, "ckpt.every-minutes");
+  c.ckpt_keep_last = get<int>(vm, "ckpt.keep-last");
+  c.ckpt_keep_every = get<int64_t>(vm, "ckpt.keep-every");
+  c.ckpt_async = get<bool>(vm, "ckpt.async");
   c.precision = get<std::string>(vm, "train.precision");
   c.device = get<std::string>(vm, "train.device");
   c.comm = get<std::string>(vm, "train.comm");
@@ -119,6 +138,14 @@ TrainConfig train_config_from(const po::variables_map& vm) {
           "train.comm must be auto, mpi or nccl, not '" + c.comm + "'");
   require(c.precision != "fp16" || c.device == "cuda",
           "train.precision fp16 needs train.device cuda (CPU autocast is bf16 only): use bf16 or fp32 on the CPU");
+  require(c.ckpt_keep_last >= 2, "ckpt.keep-last must be >= 2 (a damaged newest checkpoint must leave one to resume from)");
+  require(c.ckpt_every_steps >= 0 && c.ckpt_every_minutes >= 0 && c.ckpt_keep_every >= 0,
+          "ckpt.every-steps, ckpt.every-minutes and ckpt.keep-every must be >= 0");
+  require(c.stop_after >= 0, "--stop-after must be >= 0");
+  require(c.max_restarts >= 0, "--max-restarts must be >= 0");
+  if (!c.deadline.empty()) parse_deadline(c.deadline, 0);  // a bad format fails here, on every rank alike
+  require(c.resume == "auto" || c.resume == "latest" || c.resume == "none" || std::filesystem::is_directory(c.resume),
+          "--resume " + c.resume + ": not auto, latest, none or an existing checkpoint directory");
   require(c.device == "cuda" || c.comm != "nccl", "train.comm nccl needs train.device cuda: use mpi or auto on the CPU");
   require(std::filesystem::exists(c.vocab), "vocabulary file " + c.vocab +
                                                 " does not exist: run `pyramidclip data synth` or point data.vocab at "
@@ -142,8 +169,8 @@ int cmd_train(int argc, char** argv) {
   auto comm = make_mpi_comm();
   try {
     init_logging(comm->rank(), cfg.run_dir + "/logs");
-    train(cfg, *comm);
-    return 0;
+    const TrainResult result = train(cfg, *comm);
+    return result.finished ? 0 : kExitResumable;  // 75: stopped early with a checkpoint; run again to resume
   } catch (const SetupError& e) {
     if (comm->rank() == 0) std::fprintf(stderr, "pyramidclip: error: %s\n", e.what());
     return kExitUsage;

@@ -9,5 +9,7 @@ int cmd_data_pack(int argc, char** argv);
 int cmd_data_check(int argc, char** argv);
 int cmd_model_info(int argc, char** argv);
 int cmd_tokenize(int argc, char** argv);
+int cmd_ckpt_info(int argc, char** argv);
+int cmd_ckpt_verify(int argc, char** argv);
 
 }  // namespace pc::cli

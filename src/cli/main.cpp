@@ -27,6 +27,8 @@ const std::vector<Command>& commands() {
       {{"data", "synth"}, pc::cli::cmd_data_synth, "write the synthetic dataset (shards, held-out split, vocabulary)"},
       {{"data", "pack"}, pc::cli::cmd_data_pack, "pack a CSV/TSV/JSONL caption table or an ImageFolder into shards"},
       {{"data", "check"}, pc::cli::cmd_data_check, "validate shards: decode images, count bad and missing members"},
+      {{"ckpt", "info"}, pc::cli::cmd_ckpt_info, "list checkpoints: step, samples seen, world size, files"},
+      {{"ckpt", "verify"}, pc::cli::cmd_ckpt_verify, "check checkpoints' files against their manifests (exit 1 if not)"},
       {{"model", "info"}, pc::cli::cmd_model_info, "print an architecture's parameter counts"},
       {{"tokenize"}, pc::cli::cmd_tokenize, "print the 77 CLIP token ids of each stdin line"},
   };

@@ -150,28 +150,39 @@ herr_t collect_name(hid_t, const char* name, const H5L_info_t*, void* op_data) {
 
 }  // namespace
 
-void save_model_h5(torch::nn::Module& model, const std::string& path, int64_t step, const std::string& arch) {
+NamedTensors snapshot_state(torch::nn::Module& model) {
+  NamedTensors out;
+  for (const auto& e : state_entries(model)) {
+    at::Tensor t = e.tensor.detach().to(at::kCPU, /*non_blocking=*/false, /*copy=*/true);
+    const bool fp = t.is_floating_point();
+    require(fp || (!t.is_complex() && t.scalar_type() != at::kBool),
+            "model.h5: cannot store " + e.key + " of type " + std::string(c10::toString(t.scalar_type())));
+    out.emplace_back(e.key, t.to(fp ? at::kFloat : at::kLong).contiguous());
+  }
+  return out;
+}
+
+void save_tensors_h5(const NamedTensors& entries, const std::string& path, int64_t step, const std::string& arch) {
   QuietErrors quiet;
   const std::string tmp = path + ".tmp";
   {
     Handle file(H5Fcreate(tmp.c_str(), H5F_ACC_TRUNC, H5P_DEFAULT, H5P_DEFAULT), H5Fclose);
     require(file.ok(), "cannot create " + tmp + ": check that the directory exists and is writable");
-    for (const auto& e : state_entries(model)) {
-      at::Tensor t = e.tensor.detach().to(at::kCPU);
-      const bool fp = t.is_floating_point();
-      require(fp || (!t.is_complex() && t.scalar_type() != at::kBool),
-              "model.h5: cannot store " + e.key + " of type " + std::string(c10::toString(t.scalar_type())));
-      t = t.to(fp ? at::kFloat : at::kLong).contiguous();
+    // no modification times in the file: the same weights give the same bytes (checksums, cmp)
+    Handle dcpl(H5Pcreate(H5P_DATASET_CREATE), H5Pclose);
+    H5Pset_obj_track_times(dcpl.get(), 0);
+    for (const auto& [key, t] : entries) {
+      const bool fp = t.scalar_type() == at::kFloat;
       const std::vector<hsize_t> dims = tensor_dims(t);
       Handle space(dims.empty() ? H5Screate(H5S_SCALAR) : H5Screate_simple(static_cast<int>(dims.size()), dims.data(), nullptr),
                    H5Sclose);
-      Handle ds(H5Dcreate2(file.get(), e.key.c_str(), fp ? H5T_IEEE_F32LE : H5T_STD_I64LE, space.get(), H5P_DEFAULT,
-                           H5P_DEFAULT, H5P_DEFAULT),
+      Handle ds(H5Dcreate2(file.get(), key.c_str(), fp ? H5T_IEEE_F32LE : H5T_STD_I64LE, space.get(), H5P_DEFAULT,
+                           dcpl.get(), H5P_DEFAULT),
                 H5Dclose);
-      require(ds.ok(), "cannot create dataset " + e.key + " in " + tmp);
+      require(ds.ok(), "cannot create dataset " + key + " in " + tmp);
       require(t.numel() == 0 || H5Dwrite(ds.get(), fp ? H5T_NATIVE_FLOAT : H5T_NATIVE_INT64, H5S_ALL, H5S_ALL,
                                          H5P_DEFAULT, t.data_ptr()) >= 0,
-              "cannot write dataset " + e.key + " to " + tmp + " (disk full?)");
+              "cannot write dataset " + key + " to " + tmp + " (disk full?)");
     }
     write_attrs(file.get(), step, arch, tmp);
     require(file.close(), "cannot finish writing " + tmp + " (disk full?)");
@@ -180,6 +191,10 @@ void save_model_h5(torch::nn::Module& model, const std::string& path, int64_t st
   if (std::rename(tmp.c_str(), path.c_str()) != 0)
     throw UserError("cannot rename " + tmp + " to " + path + ": " + std::strerror(errno));
   fsync_path(parent_dir(path), true);
+}
+
+void save_model_h5(torch::nn::Module& model, const std::string& path, int64_t step, const std::string& arch) {
+  save_tensors_h5(snapshot_state(model), path, step, arch);
 }
 
 ModelH5Info read_model_h5_info(const std::string& path) {

@@ -23,7 +23,10 @@
 #include "pyramidclip/model/batch_norm.h"
 #include "pyramidclip/model/mixed_precision.h"
 #include "pyramidclip/optim/zero_adamw.h"
+#include "pyramidclip/run/checkpointer.h"
 #include "pyramidclip/run/grad_cache.h"
+#include "pyramidclip/run/resume_controller.h"
+#include "pyramidclip/run/train_checkpoint.h"
 #include "pyramidclip/run/lr_schedule.h"
 #include "pyramidclip/run/metrics.h"
 #include "pyramidclip/run/param_groups.h"
@@ -107,7 +110,7 @@ std::string pairs_text(const std::map<std::string, double>& pairs) {
 
 }  // namespace
 
-int64_t train(const TrainConfig& cfg, Comm& comm) {
+TrainResult train(const TrainConfig& cfg, Comm& comm) {
   const int rank = comm.rank(), world = comm.size();
   const at::ScalarType precision = parse_precision(cfg.precision);
   require(cfg.global_batch > 0 && cfg.global_batch % world == 0,
@@ -169,8 +172,9 @@ int64_t train(const TrainConfig& cfg, Comm& comm) {
   Comm& dcomm = device_comm_ptr ? *device_comm_ptr : comm;
   const torch::Device device = device_comm_ptr ? torch::Device(torch::kCUDA, static_cast<int8_t>(dcomm.device()))
                                                : torch::Device(torch::kCPU);
-  const double total_samples = cfg.epochs * static_cast<double>(dataset_size);
-  const int64_t total_steps = std::max<int64_t>(1, static_cast<int64_t>(total_samples / cfg.global_batch));
+  // LR schedule keyed to samples seen; a resumed run keeps the one it started with
+  double total_samples = cfg.epochs * static_cast<double>(dataset_size);
+  double lr_peak = cfg.lr, warmup_samples = cfg.warmup_samples;
 
   // Same seed on every rank gives the same initial weights; the broadcast makes it a guarantee.
   torch::manual_seed(cfg.seed);
@@ -213,6 +217,80 @@ int64_t train(const TrainConfig& cfg, Comm& comm) {
   so.enabled = precision == at::kHalf;  // bf16 has fp32's range: no scaling needed
   GradScaler scaler(so);
 
+  // Resume: weights, optimizer slices (any world size), data position, LR schedule, scaler.
+  const ResumePoint resume_point = choose_checkpoint(cfg, comm);
+  int64_t start_step = 0, skipped_steps = 0, restarts = 0;
+  double samples_seen = 0;
+  if (!resume_point.dir.empty()) {
+    TrainState st = load_checkpoint(resume_point, model, optimizer, dcomm, cfg.seed);
+    require(st.global_batch == cfg.global_batch,
+            resume_point.dir + " was trained with train.global-batch " + std::to_string(st.global_batch) +
+                ": resume with --train.global-batch " + std::to_string(st.global_batch) +
+                " (the per-rank batch adapts to the rank count) or start a new run");
+    loader.restore(LoaderState::decode(st.loader_state));
+    if (st.lr_peak != lr_peak || st.lr_warmup_samples != warmup_samples || st.lr_total_samples != total_samples)
+      if (rank == 0)
+        spdlog::warn("resume: keeping the run's LR schedule (peak {}, warmup {}, {} samples); this configuration "
+                     "asks for ({}, {}, {})", st.lr_peak, st.lr_warmup_samples, st.lr_total_samples, lr_peak,
+                     warmup_samples, total_samples);
+    lr_peak = st.lr_peak;
+    warmup_samples = st.lr_warmup_samples;
+    total_samples = st.lr_total_samples;
+    if (scaler.enabled()) scaler.load(st.loss_scale, st.loss_scale_tracker);
+    start_step = st.step;
+    samples_seen = st.samples_seen;
+    skipped_steps = st.skipped_steps;
+    restarts = st.restarts + 1;
+    if (rank == 0)
+      spdlog::info("resume: {} (step {}, {} samples seen, written by {} rank(s), now {})", resume_point.dir,
+                   start_step, samples_seen, resume_point.world_size, world);
+  }
+  const int64_t total_steps = std::max<int64_t>(1, static_cast<int64_t>(total_samples / cfg.global_batch));
+
+  CheckpointOptions co;
+  co.root = cfg.run_dir + "/checkpoints";
+  co.keep_last = cfg.ckpt_keep_last;
+  co.keep_every = cfg.ckpt_keep_every;
+  co.async = cfg.ckpt_async;
+  Checkpointer checkpointer(co, comm);
+  ResumeControllerOptions rco;
+  rco.run_dir = cfg.run_dir;
+  rco.every_steps = cfg.ckpt_every_steps;
+  rco.every_minutes = cfg.ckpt_every_minutes;
+  rco.deadline = cfg.deadline.empty() ? 0 : parse_deadline(cfg.deadline, std::chrono::duration<double>(
+                                                                             std::chrono::system_clock::now().time_since_epoch()).count());
+  ResumeController controller(rco);
+  auto snapshot = [&](int64_t step) {
+    CheckpointSnapshot snap = take_snapshot(step, samples_seen, model, optimizer, dcomm, cfg.model.name);
+    // the loader's position: every rank holds its streams' cursors
+    const std::vector<int64_t> mine = loader.state().encode();
+    at::Tensor all = comm.all_gather(torch::tensor(mine, torch::kLong));
+    std::vector<LoaderState> parts;
+    for (int r = 0; r < world; ++r) {
+      at::Tensor row = all.narrow(0, r * static_cast<int64_t>(mine.size()), static_cast<int64_t>(mine.size()));
+      parts.push_back(LoaderState::decode(std::vector<int64_t>(row.data_ptr<int64_t>(), row.data_ptr<int64_t>() + row.numel())));
+    }
+    TrainState& st = snap.state;
+    st.step = step;
+    st.samples_seen = samples_seen;
+    st.epoch = samples_seen / dataset_size;
+    st.world_size = world;
+    st.global_batch = cfg.global_batch;
+    st.seed = static_cast<int64_t>(cfg.seed);
+    st.lr_peak = lr_peak;
+    st.lr_warmup_samples = warmup_samples;
+    st.lr_total_samples = total_samples;
+    st.loss_scale = scaler.scale();
+    st.loss_scale_tracker = scaler.growth_tracker();
+    st.skipped_steps = skipped_steps;
+    st.restarts = restarts;
+    st.config = cfg.config_text;
+    st.version = PYRAMIDCLIP_VERSION;
+    st.arch = cfg.model.name;
+    st.loader_state = LoaderState::merge(parts).encode();
+    return snap;
+  };
+
   if (rank == 0) {
     std::ofstream(cfg.run_dir + "/config.cfg") << cfg.config_text;
     spdlog::info("train: {} parameters ({} trainable tensors), {} ranks x {} samples, {} threads/rank, {} steps "
@@ -229,17 +307,20 @@ int64_t train(const TrainConfig& cfg, Comm& comm) {
   if (rank == 0) metrics = std::make_unique<MetricsWriter>(cfg.run_dir + "/metrics.jsonl");
 
   const auto start = Clock::now();
-  double samples_seen = 0, window_samples = 0, window_time = 0, window_wait = 0;
+  double window_samples = 0, window_time = 0, window_wait = 0, mean_step_time = 0, save_estimate = 0;
   std::string last_pairs;
-  int64_t skipped_steps = 0;
-  for (int64_t step = 1; step <= total_steps; ++step) {
+  double last_stall = 0;
+  TrainResult result;
+  result.step = start_step;
+  result.finished = start_step >= total_steps;
+  for (int64_t step = start_step + 1; step <= total_steps; ++step) {
     const auto t0 = Clock::now();
     Batch batch = loader.next();
     const double data_wait = seconds_since(t0);
     agree_on_inputs(batch, comm, cfg.loss);
     batch = to_device(std::move(batch), device);
 
-    const double lr = lr_at(samples_seen, cfg.lr, cfg.warmup_samples, total_samples);
+    const double lr = lr_at(samples_seen, lr_peak, warmup_samples, total_samples);
 
     buckets.zero_grad();
     PassTimes passes;
@@ -298,7 +379,7 @@ int64_t train(const TrainConfig& cfg, Comm& comm) {
                             {"backward_s", passes.backward},
                             {"comm_exposed_s", comm_time},
                             {"optimizer_s", optimizer_time},
-                            {"checkpoint_stall_s", 0.0},
+                            {"checkpoint_stall_s", last_stall},
                             {"data_bad_samples", std::llround(stats[stats.size(0) - 1].item<double>() * world)},
                             {"step_time_s", step_time}};
       if (scaler.enabled()) {
@@ -323,14 +404,52 @@ int64_t train(const TrainConfig& cfg, Comm& comm) {
         window_samples = window_time = window_wait = 0;
       }
     }
+    result.step = step;
+    mean_step_time = mean_step_time == 0 ? step_time : 0.9 * mean_step_time + 0.1 * step_time;
+
+    // Step boundary: finish a background save, then agree on saving / stopping (MAX over ranks).
+    const auto t_ckpt = Clock::now();
+    checkpointer.poll();
+    Decision d = controller.decide(step, mean_step_time, save_estimate);
+    if (cfg.stop_after > 0 && step - start_step >= cfg.stop_after && d.stop == StopReason::kNone) {
+      d.stop = StopReason::kStopAfter;
+      d.save = true;
+    }
+    at::Tensor dv = torch::tensor({d.save ? 1 : 0, static_cast<int>(d.stop)}, torch::kInt);
+    comm.allreduce_max(dv);
+    d.save = dv[0].item<int>() != 0 || step == total_steps;
+    d.stop = static_cast<StopReason>(dv[1].item<int>());
+    if (d.save) {
+      checkpointer.save(snapshot(step));
+      controller.note_saved();
+      if (rank == 0) controller.clear_switches();
+    }
+    if (d.stop != StopReason::kNone || step == total_steps) {
+      checkpointer.poll(/*wait=*/true);
+      save_estimate = std::max(save_estimate, checkpointer.last_write_seconds());
+    }
+    last_stall = seconds_since(t_ckpt);
+    if (checkpointer.last_write_seconds() > 0) save_estimate = std::max(save_estimate, checkpointer.last_write_seconds());
+    if (d.stop != StopReason::kNone && step < total_steps) {
+      result.stop_reason = to_string(d.stop);
+      if (rank == 0)
+        spdlog::info("train: stopping at step {} ({}); checkpoint saved, resume with the same command", step,
+                     result.stop_reason);
+      if ((d.stop == StopReason::kSignal || d.stop == StopReason::kDeadline) && rank == 0)
+        requeue_slurm_job(cfg.max_restarts);
+      comm.barrier();
+      return result;
+    }
   }
+  checkpointer.poll(/*wait=*/true);
+  result.finished = true;
   if (rank == 0) {
     save_model_h5(*model, cfg.run_dir + "/model.h5", total_steps, cfg.model.name);
-    spdlog::info("train: done, {} steps in {:.1f}s; weights in {}/model.h5", total_steps, seconds_since(start),
-                 cfg.run_dir);
+    spdlog::info("train: done, {} steps ({} in this launch) in {:.1f}s; weights in {}/model.h5", total_steps,
+                 total_steps - start_step, seconds_since(start), cfg.run_dir);
   }
   comm.barrier();
-  return total_steps;
+  return result;
 }
 
 }  // namespace pc

@@ -1,4 +1,8 @@
 #pragma once
+#include <ATen/core/Tensor.h>
+
+#include <utility>
+#include <vector>
 // model.h5 (DESIGN §3): full fp32 weights, one dataset per parameter and buffer at the file root,
 // named exactly as the state-dict key ("visual.conv1.weight") with the tensor's shape
 // (BatchNorm num_batches_tracked as int64); file attributes `step` (int64) and `arch` (string).
@@ -20,6 +24,12 @@ struct ModelH5Info {
 // Writes path + ".tmp", fsyncs it and renames it to path (atomic on POSIX); fsyncs the directory.
 // Throws UserError naming the path when the file cannot be written.
 void save_model_h5(torch::nn::Module& model, const std::string& path, int64_t step, const std::string& arch);
+
+// The same in two halves, for asynchronous checkpoints: a CPU copy of the state dict (taken at a
+// step boundary, on the training thread), then the write (on any thread, one at a time).
+using NamedTensors = std::vector<std::pair<std::string, at::Tensor>>;
+NamedTensors snapshot_state(torch::nn::Module& model);
+void save_tensors_h5(const NamedTensors& entries, const std::string& path, int64_t step, const std::string& arch);
 
 // Loads every parameter and buffer of model from path. Checks first, changes nothing on error:
 // a missing, unexpected or shape/type-mismatched key throws one UserError that names the file and

@@ -37,6 +37,16 @@ struct TrainConfig {
   std::string precision = "fp32";  // fp32 | bf16 (autocast, fp32 master weights) | fp16 (CUDA, loss scaling)
   std::string device = "cpu";      // cpu | cuda (one GPU per rank: local rank mod visible GPUs)
   std::string comm = "auto";       // collectives on the device: auto | mpi | nccl (cuda needs nccl)
+  // checkpoints and resume (issue #5)
+  std::string resume = "auto";  // auto | latest | none | a checkpoint directory
+  int max_restarts = 100;
+  int64_t stop_after = 0;       // stop with a checkpoint after this many steps of this launch (0: never)       // Slurm requeues after which a preempted run is left stopped
+  std::string deadline;         // --deadline (empty: Slurm's end time when under Slurm)
+  int64_t ckpt_every_steps = 0;
+  double ckpt_every_minutes = 30;
+  int ckpt_keep_last = 3;
+  int64_t ckpt_keep_every = 0;
+  bool ckpt_async = true;
   // output
   std::string run_dir = "checkpoints/run";
   int log_every = 10;

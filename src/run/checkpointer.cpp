@@ -1,0 +1,128 @@
+// Asynchronous checkpoint saving with a collective publish (see checkpointer.h).
+#include "pyramidclip/run/checkpointer.h"
+
+#include <spdlog/spdlog.h>
+#include <torch/torch.h>
+
+#include <atomic>
+#include <chrono>
+#include <filesystem>
+#include <thread>
+
+#include "pyramidclip/ckpt/checkpoint_dir.h"
+#include "pyramidclip/dist/comm.h"
+#include "pyramidclip/run/trainer.h"
+#include "pyramidclip/util/errors.h"
+#include "pyramidclip/util/fs_sync.h"
+
+namespace pc {
+namespace fs = std::filesystem;
+
+struct Checkpointer::State {
+  CheckpointOptions opts;
+  Comm& comm;
+  std::thread worker;
+  bool in_flight = false;
+  int64_t step = -1;
+  double samples_seen = 0;
+  std::string tmp_dir;
+  std::atomic<bool> done{false};
+  std::string error;  // written by the worker before done = true
+  double write_seconds = 0, last_write_seconds = 0;
+
+  State(CheckpointOptions o, Comm& c) : opts(std::move(o)), comm(c) {}
+
+  void write(const CheckpointSnapshot& snap) {
+    const auto t0 = std::chrono::steady_clock::now();
+    try {
+      const int rank = comm.rank(), world = comm.size();
+      write_optim_shard((fs::path(tmp_dir) / optim_file_name(rank, world)).string(), snap.optim, snap.layout);
+      if (rank == 0) {
+        save_tensors_h5(snap.model, (fs::path(tmp_dir) / "model.h5").string(), snap.step, snap.arch);
+        write_train_state((fs::path(tmp_dir) / "state.h5").string(), snap.state);
+      }
+    } catch (const std::exception& e) {
+      error = e.what();
+    }
+    write_seconds = std::chrono::duration<double>(std::chrono::steady_clock::now() - t0).count();
+    done = true;
+  }
+};
+
+Checkpointer::Checkpointer(CheckpointOptions options, Comm& comm)
+    : s_(std::make_unique<State>(std::move(options), comm)) {}
+
+Checkpointer::~Checkpointer() {
+  if (s_->worker.joinable()) s_->worker.join();
+}
+
+bool Checkpointer::in_flight() const { return s_->in_flight; }
+double Checkpointer::last_write_seconds() const { return s_->last_write_seconds; }
+const CheckpointOptions& Checkpointer::options() const { return s_->opts; }
+
+void Checkpointer::save(CheckpointSnapshot snapshot) {
+  if (s_->in_flight) poll(/*wait=*/true);
+  State& s = *s_;
+  s.step = snapshot.step;
+  s.samples_seen = snapshot.samples_seen;
+  s.tmp_dir = (fs::path(s.opts.root) / (step_dir_name(snapshot.step) + ".tmp")).string();
+  // rank 0 makes the directory; the others wait for it (one barrier per save)
+  std::string err;
+  if (s.comm.rank() == 0) {
+    std::error_code ec;
+    fs::remove_all(s.tmp_dir, ec);  // a leftover of a killed save of this same step
+    fs::create_directories(s.tmp_dir, ec);
+    if (ec) err = "cannot create " + s.tmp_dir + ": " + ec.message();
+  }
+  at::Tensor failed = torch::tensor({err.empty() ? 0 : 1}, torch::kInt);
+  s.comm.broadcast(failed, 0);
+  if (failed.item<int>())
+    throw SetupError(err.empty() ? "rank 0 could not create the checkpoint directory under " + s.opts.root : err);
+  s.done = false;
+  s.error.clear();
+  s.in_flight = true;
+  auto snap = std::make_shared<CheckpointSnapshot>(std::move(snapshot));
+  if (s.opts.async) {
+    s.worker = std::thread([this, snap] { s_->write(*snap); });
+  } else {
+    s.write(*snap);
+    poll(/*wait=*/true);
+  }
+}
+
+int64_t Checkpointer::poll(bool wait) {
+  State& s = *s_;
+  if (!s.in_flight) return -1;
+  if (wait && s.worker.joinable()) s.worker.join();
+  at::Tensor flags = torch::tensor({s.done ? 0 : 1, s.error.empty() ? 0 : 1}, torch::kInt);
+  s.comm.allreduce_max(flags);
+  if (flags[0].item<int>()) return -1;  // some rank is still writing
+  if (s.worker.joinable()) s.worker.join();
+  s.in_flight = false;
+  s.last_write_seconds = s.write_seconds;
+  if (!s.error.empty()) spdlog::error("checkpoint step {}: {}", s.step, s.error);
+  if (flags[1].item<int>())
+    throw SetupError("checkpoint step " + std::to_string(s.step) + " was not saved: " +
+                     (s.error.empty() ? "another rank failed to write its files (see its log)" : s.error));
+  // every rank's files are complete and fsynced: rank 0 seals and publishes
+  std::string err;
+  if (s.comm.rank() == 0) {
+    try {
+      write_manifest(s.tmp_dir, s.step, s.comm.size(), s.samples_seen);
+      const std::string dir = publish_checkpoint(s.opts.root, s.tmp_dir, s.step);
+      for (const auto& gone : apply_retention(s.opts.root, s.opts.keep_last, s.opts.keep_every))
+        spdlog::debug("checkpoint: removed {} (retention)", gone);
+      spdlog::info("checkpoint: saved {} ({:.2f}s writing in the background)", dir, s.write_seconds);
+    } catch (const std::exception& e) {
+      err = e.what();
+    }
+  }
+  at::Tensor failed = torch::tensor({err.empty() ? 0 : 1}, torch::kInt);
+  s.comm.broadcast(failed, 0);
+  if (failed.item<int>())
+    throw SetupError("checkpoint step " + std::to_string(s.step) + " could not be published: " +
+                     (err.empty() ? "see rank 0's log" : err));
+  return s.step;
+}
+
+}  // namespace pc
