@@ -3,7 +3,6 @@
 // for the standard ViT and for the official one (LeFF BatchNorm, synchronized across ranks). The
 // loader serves identical global batches for any rank count dividing data.streams, so any
 // difference is the engine's: gradient buckets, sharded optimizer, SyncBN, gathered negatives.
-#include <H5Cpp.h>
 #include <gtest/gtest.h>
 #include <nlohmann/json.hpp>
 #include <unistd.h>
@@ -16,47 +15,15 @@
 #include <string>
 #include <vector>
 
+#include "model_weights.h"
 #include "test_process.h"
 
+namespace pc {
 namespace {
 
 namespace fs = std::filesystem;
 using pc::test::exit_code_of;
 using pc::test::slurp;
-
-bool ends_with(const std::string& s, const std::string& suffix) {
-  return s.size() >= suffix.size() && s.compare(s.size() - suffix.size(), suffix.size(), suffix) == 0;
-}
-
-// Parameters the model's outputs do not depend on have a true gradient of zero; AdamW turns the
-// rounding residue there into full-size random steps, different for any change of summation
-// order (in PyTorch DDP too), and no other tensor feels them. They are: the bias of a Linear
-// feeding a BatchNorm (LeFF linear1/linear2; the BN subtracts it again, and its running_mean
-// tracks it) and the key third of each attention's in_proj_bias (softmax is shift-invariant).
-bool output_invariant(const std::string& name) {
-  for (const char* s : {"mlp.linear1.bias", "mlp.linear2.bias", "mlp.ac1.bn.running_mean", "mlp.ac2.bn.running_mean"})
-    if (ends_with(name, s)) return true;
-  return false;
-}
-
-// Every dataset at the root of a model.h5 as doubles, less the output-invariant values.
-std::map<std::string, std::vector<double>> read_weights(const std::string& path) {
-  std::map<std::string, std::vector<double>> out;
-  H5::H5File file(path, H5F_ACC_RDONLY);
-  for (hsize_t i = 0; i < file.getNumObjs(); ++i) {
-    const std::string name = file.getObjnameByIdx(i);
-    if (output_invariant(name)) continue;
-    H5::DataSet ds = file.openDataSet(name);
-    std::vector<double>& v = out[name];
-    v.resize(static_cast<size_t>(ds.getSpace().getSimpleExtentNpoints()));
-    ds.read(v.data(), H5::PredType::NATIVE_DOUBLE);
-    if (ends_with(name, "attn.in_proj_bias")) {
-      const auto third = static_cast<std::ptrdiff_t>(v.size() / 3);
-      v.erase(v.begin() + third, v.begin() + 2 * third);
-    }
-  }
-  return out;
-}
 
 class TrainParity : public ::testing::Test {
  protected:
@@ -89,28 +56,13 @@ class TrainParity : public ::testing::Test {
     return run.string();
   }
 
-  // Largest relative difference over parameters: ||a - b|| / ||b|| per tensor.
+  // Largest relative difference over the comparable parameters: ||a - b|| / ||b|| per tensor.
   static double worst_difference(const std::string& a_run, const std::string& b_run) {
-    auto a = read_weights(a_run + "/model.h5"), b = read_weights(b_run + "/model.h5");
-    EXPECT_EQ(a.size(), b.size());
-    EXPECT_GT(a.size(), 20u);
-    double worst = 0;
-    std::string worst_name;
-    for (const auto& [name, vb] : b) {
-      if (!a.count(name) || a.at(name).size() != vb.size()) {
-        ADD_FAILURE() << name << " missing or of another size in " << a_run;
-        return 1e9;
-      }
-      const std::vector<double>& va = a.at(name);
-      double diff = 0, norm = 0;
-      for (size_t i = 0; i < vb.size(); ++i) {
-        diff += (va[i] - vb[i]) * (va[i] - vb[i]);
-        norm += vb[i] * vb[i];
-      }
-      const double rel = std::sqrt(diff) / std::max(std::sqrt(norm), 1e-12);
-      if (std::getenv("PC_PARITY_VERBOSE") && rel > 1e-6) std::printf("    %-60s %.2e\n", name.c_str(), rel);
-      if (rel > worst) worst = rel, worst_name = name;
-    }
+    std::string worst_name, problem;
+    const double worst = test::worst_relative_difference(test::read_weights(a_run + "/model.h5", true),
+                                                         test::read_weights(b_run + "/model.h5", true), &worst_name,
+                                                         &problem);
+    EXPECT_TRUE(problem.empty()) << problem;
     std::printf("  %s vs %s: worst relative difference %.2e (%s)\n", fs::path(a_run).filename().c_str(),
                 fs::path(b_run).filename().c_str(), worst, worst_name.c_str());
     return worst;
@@ -165,3 +117,4 @@ TEST_F(TrainParity, Bf16TracksFp32AndFp16NeedsCuda) {
 }
 
 }  // namespace
+}  // namespace pc

@@ -82,8 +82,12 @@ Manifest read_manifest(const std::string& dir) {
     m.world_size = j.at("world_size").get<int>();
     m.samples_seen = j.at("samples_seen").get<double>();
     m.version = j.value("version", "");
-    for (const auto& f : j.at("files"))
-      m.files.push_back({f.at("name").get<std::string>(), f.at("bytes").get<int64_t>(), f.at("xxh3").get<std::string>()});
+    for (const auto& f : j.at("files")) {
+      const std::string name = f.at("name").get<std::string>();
+      require(!name.empty() && name.find('/') == std::string::npos && name != "." && name != "..",
+              path + " lists a file outside its directory ('" + name + "')");
+      m.files.push_back({name, f.at("bytes").get<int64_t>(), f.at("xxh3").get<std::string>()});
+    }
     return m;
   } catch (const nlohmann::json::exception& e) {
     throw UserError(path + " is not a valid manifest (" + e.what() + ")");
@@ -155,9 +159,18 @@ std::string read_latest(const std::string& root) {
 std::string publish_checkpoint(const std::string& root, const std::string& tmp_dir, int64_t step) {
   const fs::path final_dir = fs::path(root) / step_dir_name(step);
   std::error_code ec;
-  if (fs::exists(final_dir, ec)) fs::remove_all(final_dir, ec);  // an older, unfinished publish of this step
+  require(fs::is_directory(tmp_dir, ec), "cannot publish " + tmp_dir + ": it does not exist");
+  // A resumed run saving a step again: move the old one aside (never delete a valid step before
+  // its replacement is in place); remove_unfinished() cleans up after a crash in between.
+  const fs::path old_dir = final_dir.string() + ".old";
+  if (fs::exists(final_dir, ec)) {
+    fs::remove_all(old_dir, ec);
+    fs::rename(final_dir, old_dir, ec);
+    require(!ec, "cannot move " + final_dir.string() + " aside: " + ec.message());
+  }
   fs::rename(tmp_dir, final_dir, ec);
   require(!ec, "cannot rename " + tmp_dir + " to " + final_dir.string() + ": " + ec.message());
+  fs::remove_all(old_dir, ec);
   fsync_dir(root);
   write_file_atomic((fs::path(root) / "latest").string(), step_dir_name(step) + "\n");
   return final_dir.string();
@@ -171,9 +184,13 @@ std::vector<std::string> apply_retention(const std::string& root, int keep_last,
                                : 0;
   for (size_t i = 0; i < keep_from; ++i) {
     if (keep_every > 0 && all[i].step % keep_every == 0) continue;
+    // rename first: a crash mid-delete must not leave a published step with files missing
     std::error_code ec;
-    fs::remove_all(all[i].path, ec);
-    if (!ec) removed.push_back(all[i].path);
+    const std::string doomed = all[i].path + ".old";
+    fs::rename(all[i].path, doomed, ec);
+    if (ec) continue;
+    fs::remove_all(doomed, ec);
+    removed.push_back(all[i].path);
   }
   return removed;
 }
@@ -184,8 +201,11 @@ std::vector<std::string> remove_unfinished(const std::string& root) {
   if (!fs::is_directory(root, ec)) return removed;
   for (const auto& e : fs::directory_iterator(root, ec)) {
     const std::string name = e.path().filename().string();
-    if (e.is_directory() && name.rfind("step-", 0) == 0 && name.size() > 4 &&
-        name.compare(name.size() - 4, 4, ".tmp") == 0) {
+    auto ends = [&](const char* suffix) {
+      const size_t n = std::char_traits<char>::length(suffix);
+      return name.size() > n && name.compare(name.size() - n, n, suffix) == 0;
+    };
+    if (e.is_directory() && name.rfind("step-", 0) == 0 && (ends(".tmp") || ends(".old"))) {
       fs::remove_all(e.path(), ec);
       if (!ec) removed.push_back(e.path().string());
     }

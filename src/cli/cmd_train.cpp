@@ -39,6 +39,7 @@ void add_train_options(po::options_description& o) {
       ("data.streams", po::value<int>()->default_value(d.data_streams), "logical sample streams; fixed for a run, a multiple of every rank count it resumes on")
       ("data.shuffle-block", po::value<int>()->default_value(d.shuffle_block), "samples per shuffled block of a stream (memory per rank: streams/ranks blocks)")
       ("data.workers", po::value<int>()->default_value(d.data_workers), "decode/augment threads per rank (0: in the training thread)")
+      ("data.log-keys", po::value<bool>()->default_value(d.log_keys), "append each step's sample keys to <run>/logs/keys-rank-N.txt (audit the data order)")
       ("data.prefetch", po::value<int>()->default_value(d.prefetch), "batches decoded ahead per rank")
       ("train.run", po::value<std::string>()->default_value(d.run_dir), "run directory (weights, metrics, logs, config)")
       ("train.global-batch", po::value<int>()->default_value(d.global_batch), "samples per step summed over ranks")
@@ -103,6 +104,7 @@ TrainConfig train_config_from(const po::variables_map& vm) {
   c.ckpt_keep_last = get<int>(vm, "ckpt.keep-last");
   c.ckpt_keep_every = get<int64_t>(vm, "ckpt.keep-every");
   c.ckpt_async = get<bool>(vm, "ckpt.async");
+  c.log_keys = get<bool>(vm, "data.log-keys");
   c.precision = get<std::string>(vm, "train.precision");
   c.device = get<std::string>(vm, "train.device");
   c.comm = get<std::string>(vm, "train.comm");

@@ -21,7 +21,6 @@ namespace fs = std::filesystem;
 namespace {
 
 std::atomic<int> g_signal{0};
-struct sigaction g_old[3];
 constexpr int kSignals[3] = {SIGUSR1, SIGTERM, SIGINT};
 
 extern "C" void on_signal(int sig) {
@@ -99,15 +98,15 @@ ResumeController::ResumeController(ResumeControllerOptions options) : opt_(std::
     sa.sa_handler = on_signal;
     sigemptyset(&sa.sa_mask);
     sa.sa_flags = SA_RESTART;  // reads and waits go on; the flag is looked at between steps
-    sigaction(kSignals[i], &sa, &g_old[i]);
+    sigaction(kSignals[i], &sa, nullptr);
   }
   deadline_ = opt_.deadline > 0 ? opt_.deadline : slurm_end_time();
   last_save_time_ = now_unix();
 }
 
-ResumeController::~ResumeController() {
-  for (int i = 0; i < 3; ++i) sigaction(kSignals[i], &g_old[i], nullptr);
-}
+// The handlers stay installed until the process exits: after a stop, `scontrol requeue` sends
+// SIGTERM to every process of the job, and a rank that already saved must still exit with 75.
+ResumeController::~ResumeController() = default;
 
 int ResumeController::last_signal() const { return g_signal.load(); }
 

@@ -313,10 +313,19 @@ TrainResult train(const TrainConfig& cfg, Comm& comm) {
   TrainResult result;
   result.step = start_step;
   result.finished = start_step >= total_steps;
+  std::unique_ptr<std::ofstream> keys_log;
+  if (cfg.log_keys)
+    keys_log = std::make_unique<std::ofstream>(cfg.run_dir + "/logs/keys-rank-" + std::to_string(rank) + ".txt",
+                                               std::ios::app);
   for (int64_t step = start_step + 1; step <= total_steps; ++step) {
     const auto t0 = Clock::now();
     Batch batch = loader.next();
     const double data_wait = seconds_since(t0);
+    if (keys_log) {
+      *keys_log << step;
+      for (const auto& k : batch.keys) *keys_log << ' ' << k;
+      *keys_log << '\n' << std::flush;
+    }
     agree_on_inputs(batch, comm, cfg.loss);
     batch = to_device(std::move(batch), device);
 
@@ -435,9 +444,10 @@ TrainResult train(const TrainConfig& cfg, Comm& comm) {
       if (rank == 0)
         spdlog::info("train: stopping at step {} ({}); checkpoint saved, resume with the same command", step,
                      result.stop_reason);
+      // every rank's files are published; requeue last (Slurm then signals the whole job)
+      comm.barrier();
       if ((d.stop == StopReason::kSignal || d.stop == StopReason::kDeadline) && rank == 0)
         requeue_slurm_job(cfg.max_restarts);
-      comm.barrier();
       return result;
     }
   }

@@ -57,9 +57,11 @@ std::string read_latest(const std::string& root);
 // Renames tmp_dir to root/step-N, fsyncs root and points `latest` at it (atomic replace).
 std::string publish_checkpoint(const std::string& root, const std::string& tmp_dir, int64_t step);
 // Keeps the newest `keep_last` (>= 1) and every step divisible by `keep_every` (0: none);
-// deletes the other published directories. Returns the deleted paths.
+// deletes the other published directories (renamed to step-N.old first, so a crash mid-delete
+// leaves no half-deleted valid-looking step). Returns the deleted paths.
 std::vector<std::string> apply_retention(const std::string& root, int keep_last, int64_t keep_every);
-// Removes step-*.tmp directories (saves that never finished); returns what it removed.
+// Removes step-*.tmp (saves that never finished) and step-*.old (interrupted deletes); returns
+// what it removed.
 std::vector<std::string> remove_unfinished(const std::string& root);
 
 }  // namespace pc

@@ -38,7 +38,7 @@ struct Decision {
 class ResumeController {
  public:
   explicit ResumeController(ResumeControllerOptions options);  // installs the signal handlers
-  ~ResumeController();                                          // restores them
+  ~ResumeController();  // leaves them installed (a requeue's SIGTERM must not kill a saved rank)
 
   // This rank's view at a step boundary; the trainer combines ranks with a MAX-allreduce of
   // encode() and acts on decode(). step_seconds / save_seconds: measured estimates.

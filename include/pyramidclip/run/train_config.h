@@ -21,6 +21,7 @@ struct TrainConfig {
   int shuffle_block = 128;      // samples per shuffled block of a stream
   int data_workers = 2;         // decode threads per rank
   int prefetch = 2;             // batches decoded ahead
+  bool log_keys = false;        // append "step key..." per batch to <run>/logs/keys-rank-R.txt
   // optimisation (open_clip / PyramidCLIP recipe)
   int global_batch = 128;       // summed over ranks; must divide by the number of ranks
   double epochs = 1.0;
