@@ -129,6 +129,20 @@ TEST_F(Resume, ElasticTwoOneTwoRanksMatchesTheUninterruptedRun) {
   EXPECT_TRUE(lr == ref_lr);
 }
 
+// The optimizer files hold canonical slices whatever the stage: a run can change ZeRO stage and
+// world size at each resume (2 ranks stage 2 -> 1 rank stage 0 -> 2 ranks stage 2).
+TEST_F(Resume, ZeroStageAndWorldSizeChangeAcrossResumes) {
+  EXPECT_EQ(launch("stages", 2, "--train.zero-stage 2 --stop-after 40"), 75) << slurp(log_of("stages"));
+  EXPECT_EQ(launch("stages", 1, "--train.zero-stage 0 --stop-after 30"), 75) << slurp(log_of("stages"));
+  EXPECT_EQ(launch("stages", 2, "--train.zero-stage 2"), 0) << slurp(log_of("stages"));
+  std::string worst_name, problem;
+  const double worst = test::worst_relative_difference(
+      test::read_weights(run_dir("stages") + "/model.h5", true),
+      test::read_weights(run_dir("reference") + "/model.h5", true), &worst_name, &problem);
+  EXPECT_TRUE(problem.empty()) << problem;
+  EXPECT_LT(worst, 1e-5) << worst_name;
+}
+
 TEST_F(Resume, TwentySigkillsAtRandomMomentsResumeToBitwiseTheSameWeights) {
   const std::string name = "killed", run = run_dir(name);
   std::mt19937 rng(20261129);
