@@ -146,11 +146,28 @@ TEST_F(Resume, ZeroStageAndWorldSizeChangeAcrossResumes) {
 TEST_F(Resume, TwentySigkillsAtRandomMomentsResumeToBitwiseTheSameWeights) {
   const std::string name = "killed", run = run_dir(name);
   std::mt19937 rng(20261129);
-  std::uniform_real_distribution<double> when(0.3, 3.5);
+  std::uniform_real_distribution<double> uniform(0.0, 1.0);
+  std::uniform_int_distribution<int> steps_before_kill(1, 10);
   int kills_after_a_checkpoint = 0;
   for (int i = 0; i < 20; ++i) {
-    ASSERT_EQ(exit_code_of(command(name, 2, "--ckpt.every-steps 3") + " &"), 0);
-    std::this_thread::sleep_for(std::chrono::duration<double>(when(rng)));
+    // The moment is random in training progress, not in wall time (this machine's speed varies):
+    // mostly after 1..10 more logged steps plus a fraction of a step (saves every 3 steps are in
+    // flight about half the time), sometimes during start-up.
+    const auto log_size = fs::exists(log_of(name)) ? fs::file_size(log_of(name)) : 0;
+    ASSERT_EQ(exit_code_of(command(name, 2, "--ckpt.every-steps 3 --train.log-every 1") + " &"), 0);
+    if (uniform(rng) < 0.15) {
+      std::this_thread::sleep_for(std::chrono::duration<double>(1.5 * uniform(rng)));
+    } else {
+      const int target = steps_before_kill(rng);
+      for (int t = 0; t < 1200; ++t) {  // at most 2 minutes
+        const std::string fresh = slurp(log_of(name)).substr(log_size);
+        int logged = 0;
+        for (size_t p = fresh.find("] step "); p != std::string::npos; p = fresh.find("] step ", p + 1)) ++logged;
+        if (logged >= target || fresh.find("train: done") != std::string::npos) break;
+        std::this_thread::sleep_for(std::chrono::milliseconds(100));
+      }
+      std::this_thread::sleep_for(std::chrono::duration<double>(0.3 * uniform(rng)));
+    }
     // every process whose command line names this run: mpirun and both ranks, as a node failure
     // ("[.]" keeps the pattern from matching the shell that runs pkill/pgrep itself)
     const std::string pattern = "'--train[.]run " + run + " '";

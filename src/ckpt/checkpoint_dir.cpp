@@ -45,25 +45,64 @@ std::string optim_file_name(int rank, int world_size) {
 }
 
 Manifest write_manifest(const std::string& dir, int64_t step, int world_size, double samples_seen) {
+  std::vector<std::string> names;
+  for (const auto& e : fs::directory_iterator(dir))
+    if (e.is_regular_file() && e.path().filename() != kManifest) names.push_back(e.path().filename().string());
+  std::sort(names.begin(), names.end());
+  std::vector<ManifestFile> files;
+  for (const auto& name : names) {
+    const FileDigest d = file_digest((fs::path(dir) / name).string());
+    files.push_back({name, d.bytes, d.xxh3});
+  }
+  return write_manifest(dir, step, world_size, samples_seen, std::move(files));
+}
+
+Manifest write_manifest(const std::string& dir, int64_t step, int world_size, double samples_seen,
+                        std::vector<ManifestFile> files) {
   Manifest m;
   m.step = step;
   m.world_size = world_size;
   m.samples_seen = samples_seen;
   m.version = PYRAMIDCLIP_VERSION;
-  std::vector<std::string> names;
-  for (const auto& e : fs::directory_iterator(dir))
-    if (e.is_regular_file() && e.path().filename() != kManifest) names.push_back(e.path().filename().string());
-  std::sort(names.begin(), names.end());
-  nlohmann::json files = nlohmann::json::array();
-  for (const auto& name : names) {
-    const FileDigest d = file_digest((fs::path(dir) / name).string());
-    m.files.push_back({name, d.bytes, d.xxh3});
-    files.push_back({{"name", name}, {"bytes", d.bytes}, {"xxh3", d.xxh3}});
-  }
+  std::sort(files.begin(), files.end(), [](const auto& a, const auto& b) { return a.name < b.name; });
+  m.files = std::move(files);
+  nlohmann::json list = nlohmann::json::array();
+  for (const auto& f : m.files) list.push_back({{"name", f.name}, {"bytes", f.bytes}, {"xxh3", f.xxh3}});
   const nlohmann::json j = {{"format", m.format},         {"step", step},      {"world_size", world_size},
-                            {"samples_seen", samples_seen}, {"version", m.version}, {"files", files}};
+                            {"samples_seen", samples_seen}, {"version", m.version}, {"files", list}};
   write_file_atomic((fs::path(dir) / kManifest).string(), j.dump(1) + "\n");
   return m;
+}
+
+std::string digest_sidecar_name(int rank) {
+  char buf[40];
+  std::snprintf(buf, sizeof buf, "digest-rank-%05d.json", rank);
+  return buf;
+}
+
+void write_digest_sidecar(const std::string& dir, int rank, const std::vector<std::string>& names) {
+  nlohmann::json list = nlohmann::json::array();
+  for (const auto& name : names) {
+    const FileDigest d = file_digest((fs::path(dir) / name).string());
+    list.push_back({{"name", name}, {"bytes", d.bytes}, {"xxh3", d.xxh3}});
+  }
+  write_file_atomic((fs::path(dir) / digest_sidecar_name(rank)).string(), list.dump() + "\n");
+}
+
+std::vector<ManifestFile> read_digest_sidecar(const std::string& dir, int rank) {
+  const std::string path = (fs::path(dir) / digest_sidecar_name(rank)).string();
+  std::ifstream in(path);
+  require(in.good(), path + " is missing: rank " + std::to_string(rank) + " did not finish its part of the save");
+  std::stringstream ss;
+  ss << in.rdbuf();
+  std::vector<ManifestFile> out;
+  try {
+    for (const auto& f : nlohmann::json::parse(ss.str()))
+      out.push_back({f.at("name").get<std::string>(), f.at("bytes").get<int64_t>(), f.at("xxh3").get<std::string>()});
+  } catch (const nlohmann::json::exception& e) {
+    throw UserError(path + " is damaged (" + e.what() + ")");
+  }
+  return out;
 }
 
 Manifest read_manifest(const std::string& dir) {

@@ -13,7 +13,7 @@
 namespace pc {
 namespace fs = std::filesystem;
 
-void write_optim_shard(const std::string& path, const OptimShard& s, const FlatLayout& layout) {
+void write_optim_shard(const std::string& path, const OptimShard& s, const FlatLayout& layout, bool durable) {
   h5::Quiet quiet;
   {
     h5::Id f = h5::create(path);
@@ -21,7 +21,7 @@ void write_optim_shard(const std::string& path, const OptimShard& s, const FlatL
     at::Tensor bytes = at::empty({static_cast<int64_t>(table.size())}, at::kByte);
     std::memcpy(bytes.data_ptr(), table.data(), table.size());
     h5::write_tensor(f.get(), "layout", bytes, path);
-    h5::write_tensor(f.get(), "master", s.master.to(at::kFloat), path);
+    h5::write_tensor(f.get(), "master", s.master.to(at::kFloat), path);  // no copy when fp32 already
     h5::write_tensor(f.get(), "exp_avg", s.exp_avg.to(at::kFloat), path);
     h5::write_tensor(f.get(), "exp_avg_sq", s.exp_avg_sq.to(at::kFloat), path);
     h5::write_tensor(f.get(), "rng", s.rng.defined() ? s.rng : at::empty({0}, at::kByte), path);
@@ -35,7 +35,7 @@ void write_optim_shard(const std::string& path, const OptimShard& s, const FlatL
     h5::write_attr(f.get(), "adam_step", s.adam_step, path);
     require(f.close(), "cannot finish writing " + path + " (disk full?)");
   }
-  fsync_file(path);
+  if (durable) fsync_file(path);
 }
 
 namespace {
@@ -109,7 +109,7 @@ at::Tensor OptimShardSet::rng(int rank) const {
   return h5::read_tensor(f.get(), "rng", path);
 }
 
-void write_train_state(const std::string& path, const TrainState& s) {
+void write_train_state(const std::string& path, const TrainState& s, bool durable) {
   h5::Quiet quiet;
   {
     h5::Id f = h5::create(path);
@@ -137,7 +137,7 @@ void write_train_state(const std::string& path, const TrainState& s) {
                      at::tensor(at::ArrayRef<int64_t>(s.loader_state), at::kLong), path);
     require(f.close(), "cannot finish writing " + path + " (disk full?)");
   }
-  fsync_file(path);
+  if (durable) fsync_file(path);
 }
 
 TrainState read_train_state(const std::string& path) {

@@ -17,7 +17,7 @@ namespace fs = std::filesystem;
 std::vector<std::string> step_dirs(const std::string& path) {
   require(fs::is_directory(path), path + " is not a directory: give a checkpoint, a checkpoints/ directory or a run");
   if (fs::exists(fs::path(path) / "MANIFEST.json") || fs::exists(fs::path(path) / "state.h5")) return {path};
-  for (const std::string root : {path, (fs::path(path) / "checkpoints").string()}) {
+  for (const std::string& root : {path, (fs::path(path) / "checkpoints").string()}) {
     std::vector<std::string> out;
     for (const auto& e : list_checkpoints(root)) out.push_back(e.path);
     if (!out.empty()) return out;

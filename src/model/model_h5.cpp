@@ -11,6 +11,7 @@
 #include <cstdio>
 #include <cstring>
 #include <map>
+#include <set>
 #include <utility>
 #include <vector>
 
@@ -150,10 +151,15 @@ herr_t collect_name(hid_t, const char* name, const H5L_info_t*, void* op_data) {
 
 }  // namespace
 
-NamedTensors snapshot_state(torch::nn::Module& model) {
+NamedTensors snapshot_state(torch::nn::Module& model, bool copy_parameters) {
   NamedTensors out;
+  std::set<const void*> params;
+  for (const auto& p : model.parameters(true)) params.insert(p.unsafeGetTensorImpl());
   for (const auto& e : state_entries(model)) {
-    at::Tensor t = e.tensor.detach().to(at::kCPU, /*non_blocking=*/false, /*copy=*/true);
+    const bool reference = !copy_parameters && params.count(e.tensor.unsafeGetTensorImpl()) &&
+                           e.tensor.device().is_cpu() && e.tensor.scalar_type() == at::kFloat &&
+                           e.tensor.is_contiguous();
+    at::Tensor t = reference ? e.tensor.detach() : e.tensor.detach().to(at::kCPU, /*non_blocking=*/false, /*copy=*/true);
     const bool fp = t.is_floating_point();
     require(fp || (!t.is_complex() && t.scalar_type() != at::kBool),
             "model.h5: cannot store " + e.key + " of type " + std::string(c10::toString(t.scalar_type())));
@@ -162,9 +168,10 @@ NamedTensors snapshot_state(torch::nn::Module& model) {
   return out;
 }
 
-void save_tensors_h5(const NamedTensors& entries, const std::string& path, int64_t step, const std::string& arch) {
+void save_tensors_h5(const NamedTensors& entries, const std::string& path, int64_t step, const std::string& arch,
+                     bool durable) {
   QuietErrors quiet;
-  const std::string tmp = path + ".tmp";
+  const std::string tmp = durable ? path + ".tmp" : path;
   {
     Handle file(H5Fcreate(tmp.c_str(), H5F_ACC_TRUNC, H5P_DEFAULT, H5P_DEFAULT), H5Fclose);
     require(file.ok(), "cannot create " + tmp + ": check that the directory exists and is writable");
@@ -187,6 +194,7 @@ void save_tensors_h5(const NamedTensors& entries, const std::string& path, int64
     write_attrs(file.get(), step, arch, tmp);
     require(file.close(), "cannot finish writing " + tmp + " (disk full?)");
   }
+  if (!durable) return;
   fsync_path(tmp, false);
   if (std::rename(tmp.c_str(), path.c_str()) != 0)
     throw UserError("cannot rename " + tmp + " to " + path + ": " + std::strerror(errno));

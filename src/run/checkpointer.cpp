@@ -6,7 +6,9 @@
 
 #include <atomic>
 #include <chrono>
+#include <condition_variable>
 #include <filesystem>
+#include <mutex>
 #include <thread>
 
 #include "pyramidclip/ckpt/checkpoint_dir.h"
@@ -29,21 +31,41 @@ struct Checkpointer::State {
   std::atomic<bool> done{false};
   std::string error;  // written by the worker before done = true
   double write_seconds = 0, last_write_seconds = 0;
+  // the writer has finished reading the snapshot's tensors (live ones may change again)
+  std::mutex mu;
+  std::condition_variable cv;
+  bool released = true;
 
   State(CheckpointOptions o, Comm& c) : opts(std::move(o)), comm(c) {}
 
-  void write(const CheckpointSnapshot& snap) {
+  void release() {
+    {
+      std::lock_guard<std::mutex> lock(mu);
+      released = true;
+    }
+    cv.notify_all();
+  }
+
+  void write(std::shared_ptr<CheckpointSnapshot> snap) {
     const auto t0 = std::chrono::steady_clock::now();
     try {
       const int rank = comm.rank(), world = comm.size();
-      write_optim_shard((fs::path(tmp_dir) / optim_file_name(rank, world)).string(), snap.optim, snap.layout);
+      std::vector<std::string> mine = {optim_file_name(rank, world)};
+      write_optim_shard((fs::path(tmp_dir) / mine[0]).string(), snap->optim, snap->layout, /*durable=*/false);
       if (rank == 0) {
-        save_tensors_h5(snap.model, (fs::path(tmp_dir) / "model.h5").string(), snap.step, snap.arch);
-        write_train_state((fs::path(tmp_dir) / "state.h5").string(), snap.state);
+        save_tensors_h5(snap->model, (fs::path(tmp_dir) / "model.h5").string(), snap->step, snap->arch, false);
+        write_train_state((fs::path(tmp_dir) / "state.h5").string(), snap->state, false);
+        mine.push_back("model.h5");
+        mine.push_back("state.h5");
       }
+      snap.reset();  // the tensors are in the files (or the page cache): drop the references
+      release();
+      for (const auto& name : mine) fsync_file((fs::path(tmp_dir) / name).string());
+      write_digest_sidecar(tmp_dir, rank, mine);  // reads the files back from the page cache
     } catch (const std::exception& e) {
       error = e.what();
     }
+    release();
     write_seconds = std::chrono::duration<double>(std::chrono::steady_clock::now() - t0).count();
     done = true;
   }
@@ -81,13 +103,22 @@ void Checkpointer::save(CheckpointSnapshot snapshot) {
   s.done = false;
   s.error.clear();
   s.in_flight = true;
+  s.released = false;
   auto snap = std::make_shared<CheckpointSnapshot>(std::move(snapshot));
   if (s.opts.async) {
-    s.worker = std::thread([this, snap] { s_->write(*snap); });
+    s.worker = std::thread([this, snap]() mutable { s_->write(std::move(snap)); });
   } else {
-    s.write(*snap);
+    s.write(std::move(snap));
     poll(/*wait=*/true);
   }
+}
+
+double Checkpointer::fence() {
+  State& s = *s_;
+  const auto t0 = std::chrono::steady_clock::now();
+  std::unique_lock<std::mutex> lock(s.mu);
+  s.cv.wait(lock, [&] { return s.released; });
+  return std::chrono::duration<double>(std::chrono::steady_clock::now() - t0).count();
 }
 
 int64_t Checkpointer::poll(bool wait) {
@@ -108,7 +139,11 @@ int64_t Checkpointer::poll(bool wait) {
   std::string err;
   if (s.comm.rank() == 0) {
     try {
-      write_manifest(s.tmp_dir, s.step, s.comm.size(), s.samples_seen);
+      std::vector<ManifestFile> files;
+      for (int r = 0; r < s.comm.size(); ++r)
+        for (auto& f : read_digest_sidecar(s.tmp_dir, r)) files.push_back(std::move(f));
+      for (int r = 0; r < s.comm.size(); ++r) fs::remove(fs::path(s.tmp_dir) / digest_sidecar_name(r));
+      write_manifest(s.tmp_dir, s.step, s.comm.size(), s.samples_seen, std::move(files));
       const std::string dir = publish_checkpoint(s.opts.root, s.tmp_dir, s.step);
       for (const auto& gone : apply_retention(s.opts.root, s.opts.keep_last, s.opts.keep_every))
         spdlog::debug("checkpoint: removed {} (retention)", gone);

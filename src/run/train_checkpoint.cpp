@@ -20,8 +20,11 @@ namespace fs = std::filesystem;
 namespace {
 
 // Elements [begin, end) of the flat vector from a tensor that holds [t_begin, t_begin + numel):
-// zeros outside it (padding, or the part another rank owns never happens here).
-at::Tensor flat_slice(const at::Tensor& t, int64_t t_begin, int64_t begin, int64_t end) {
+// zeros outside it (padding). A view when it lies inside a CPU fp32 tensor and `live`.
+at::Tensor flat_slice(const at::Tensor& t, int64_t t_begin, int64_t begin, int64_t end, bool live) {
+  if (live && t.device().is_cpu() && t.scalar_type() == at::kFloat && begin >= t_begin &&
+      end <= t_begin + t.numel())
+    return t.detach().narrow(0, begin - t_begin, end - begin);
   at::Tensor out = at::zeros({end - begin}, at::TensorOptions().dtype(at::kFloat));
   const int64_t lo = std::max(begin, t_begin), hi = std::min(end, t_begin + t.numel());
   if (hi > lo) out.narrow(0, lo - begin, hi - lo).copy_(t.narrow(0, lo - t_begin, hi - lo).to(at::kCPU));
@@ -55,15 +58,16 @@ CheckpointSnapshot take_snapshot(int64_t step, double samples_seen, PyramidClip&
   o.begin = begin;
   o.end = end;
   o.adam_step = optimizer.step_count();
-  o.master = flat_slice(opt.master(), optimizer.state_begin(), begin, end);
-  o.exp_avg = flat_slice(opt.exp_avg(), optimizer.state_begin(), begin, end);
-  o.exp_avg_sq = flat_slice(opt.exp_avg_sq(), optimizer.state_begin(), begin, end);
+  s.live = opt.master().device().is_cpu();
+  o.master = flat_slice(opt.master(), optimizer.state_begin(), begin, end, s.live);
+  o.exp_avg = flat_slice(opt.exp_avg(), optimizer.state_begin(), begin, end, s.live);
+  o.exp_avg_sq = flat_slice(opt.exp_avg_sq(), optimizer.state_begin(), begin, end, s.live);
   {
     at::Generator gen = at::detail::getDefaultCPUGenerator();
     std::lock_guard<std::mutex> lock(gen.mutex());
     o.rng = gen.get_state();
   }
-  if (rank == 0) s.model = snapshot_state(*model);
+  if (rank == 0) s.model = snapshot_state(*model, /*copy_parameters=*/!s.live);
   return s;
 }
 

@@ -339,6 +339,7 @@ TrainResult train(const TrainConfig& cfg, Comm& comm) {
     buckets.finalize();
     const double comm_time = buckets.last_stats().exposed_s;
     const auto t_opt = Clock::now();
+    double ckpt_wait = 0;
     bool take_step = true;
     if (scaler.enabled()) {
       // ZeRO-2 ranks hold different slices: the overflow verdict must be the job's, not the rank's
@@ -348,6 +349,7 @@ TrainResult train(const TrainConfig& cfg, Comm& comm) {
       if (!take_step) ++skipped_steps;
     }
     if (take_step) {
+      ckpt_wait += checkpointer.fence();  // a background save may still read the weights
       optimizer.step(lr, buckets);
       {
         // CLIP clamps the learnable temperature so logits never exceed 100 (on every rank alike)
@@ -356,7 +358,7 @@ TrainResult train(const TrainConfig& cfg, Comm& comm) {
       }
       optimizer.reload_master_from_params();
     }
-    const double optimizer_time = seconds_since(t_opt);
+    const double optimizer_time = seconds_since(t_opt) - ckpt_wait;
     samples_seen += cfg.global_batch;
 
     // Report global means (each rank holds its local rows' share); pairs are the same on all ranks.
@@ -388,7 +390,7 @@ TrainResult train(const TrainConfig& cfg, Comm& comm) {
                             {"backward_s", passes.backward},
                             {"comm_exposed_s", comm_time},
                             {"optimizer_s", optimizer_time},
-                            {"checkpoint_stall_s", last_stall},
+                            {"checkpoint_stall_s", last_stall + ckpt_wait},
                             {"data_bad_samples", std::llround(stats[stats.size(0) - 1].item<double>() * world)},
                             {"step_time_s", step_time}};
       if (scaler.enabled()) {

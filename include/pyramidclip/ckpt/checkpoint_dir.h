@@ -35,6 +35,14 @@ struct Manifest {
 // Digests every regular file in `dir` (except the manifest) into a manifest and writes
 // MANIFEST.json atomically.
 Manifest write_manifest(const std::string& dir, int64_t step, int world_size, double samples_seen);
+// The same from digests computed elsewhere (each rank digests its own files in the background).
+Manifest write_manifest(const std::string& dir, int64_t step, int world_size, double samples_seen,
+                        std::vector<ManifestFile> files);
+// Digests of the named files in dir, as a small JSON sidecar ("digest-rank-RRRRR.json", written
+// atomically) that write_manifest's caller collects; and reading one back.
+void write_digest_sidecar(const std::string& dir, int rank, const std::vector<std::string>& names);
+std::vector<ManifestFile> read_digest_sidecar(const std::string& dir, int rank);
+std::string digest_sidecar_name(int rank);
 // UserError naming the file when MANIFEST.json is missing or malformed.
 Manifest read_manifest(const std::string& dir);
 

@@ -28,7 +28,9 @@ struct OptimShard {
   at::Tensor master, exp_avg, exp_avg_sq;  // [end - begin] each, float32 (CPU)
   at::Tensor rng;                          // uint8 generator state
 };
-void write_optim_shard(const std::string& path, const OptimShard& shard, const FlatLayout& layout);
+// durable false: no fsync (the caller syncs the whole checkpoint directory).
+void write_optim_shard(const std::string& path, const OptimShard& shard, const FlatLayout& layout,
+                       bool durable = true);
 
 // All optimizer shards of one checkpoint directory, read lazily by range.
 class OptimShardSet {
@@ -60,7 +62,7 @@ struct TrainState {
   std::string config, version, arch;
   std::vector<int64_t> loader_state;
 };
-void write_train_state(const std::string& path, const TrainState& s);
+void write_train_state(const std::string& path, const TrainState& s, bool durable = true);
 TrainState read_train_state(const std::string& path);  // UserError naming the file and field
 
 }  // namespace pc

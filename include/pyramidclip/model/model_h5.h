@@ -25,11 +25,17 @@ struct ModelH5Info {
 // Throws UserError naming the path when the file cannot be written.
 void save_model_h5(torch::nn::Module& model, const std::string& path, int64_t step, const std::string& arch);
 
-// The same in two halves, for asynchronous checkpoints: a CPU copy of the state dict (taken at a
-// step boundary, on the training thread), then the write (on any thread, one at a time).
+// The same in two halves, for asynchronous checkpoints: the state dict as fp32/int64 CPU tensors
+// (taken at a step boundary, on the training thread), then the write (on any thread, one at a
+// time). copy_parameters false: CPU parameters are referenced, not copied (the caller keeps them
+// unchanged until the write has read them); buffers (BatchNorm statistics change in forward)
+// are always copied.
 using NamedTensors = std::vector<std::pair<std::string, at::Tensor>>;
-NamedTensors snapshot_state(torch::nn::Module& model);
-void save_tensors_h5(const NamedTensors& entries, const std::string& path, int64_t step, const std::string& arch);
+NamedTensors snapshot_state(torch::nn::Module& model, bool copy_parameters = true);
+// durable: write path.tmp, fsync, rename, fsync the directory; false: write `path` directly
+// (the caller makes it durable, e.g. a checkpoint directory published as a whole).
+void save_tensors_h5(const NamedTensors& entries, const std::string& path, int64_t step, const std::string& arch,
+                     bool durable = true);
 
 // Loads every parameter and buffer of model from path. Checks first, changes nothing on error:
 // a missing, unexpected or shape/type-mismatched key throws one UserError that names the file and

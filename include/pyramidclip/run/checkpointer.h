@@ -1,10 +1,14 @@
 #pragma once
-// Saving checkpoints from the training loop (DESIGN §3): the state is copied to host memory at a
-// step boundary (the training stall), then written by a background thread while training goes
-// on; at most one save is in flight. Completion is agreed collectively at later step boundaries
-// (poll), after which rank 0 writes the manifest, publishes the directory, moves `latest` and
-// applies retention. The background thread makes no MPI calls: every collective stays on the
-// training thread, so the job's collective order never depends on I/O timing.
+// Saving checkpoints from the training loop (DESIGN §3), in the background while training goes
+// on; at most one save is in flight. A snapshot either holds copies (GPU state: one device-to-
+// host copy) or, for CPU training, references the live weights and optimizer slices: forward
+// and backward do not change them, so the trainer only calls fence() before the next optimizer
+// step, which waits until the writer has read them (usually long done: no stall at all).
+// The writer then fsyncs and checksums its files (a small digest sidecar per rank). Completion
+// is agreed collectively at later step boundaries (poll), after which rank 0 writes the manifest
+// from the sidecars, publishes the directory, moves `latest` and applies retention. The
+// background thread makes no MPI calls: every collective stays on the training thread, so the
+// job's collective order never depends on I/O timing.
 #include <cstdint>
 #include <memory>
 #include <string>
@@ -33,6 +37,7 @@ struct CheckpointSnapshot {
   OptimShard optim;    // every rank: its canonical slice
   FlatLayout layout;
   TrainState state;    // rank 0 only
+  bool live = false;   // model/optim reference live tensors: fence() before changing them
 };
 
 class Checkpointer {
@@ -50,6 +55,9 @@ class Checkpointer {
   // .tmp directory is left for the next start to remove, never published.
   int64_t poll(bool wait = false);
   bool in_flight() const;
+  // Blocks until the writer no longer reads live tensors (no-op without a live save in
+  // flight); returns the seconds waited (training stall).
+  double fence();
 
   double last_write_seconds() const;  // background time of the last finished save
   const CheckpointOptions& options() const;

@@ -16,7 +16,9 @@ class Comm;
 class ZeroAdamW;
 
 // The optimizer's canonical slice for this rank (whatever the ZeRO stage) and its CPU generator
-// state; rank 0 also gets the weights. `state` is filled by the caller.
+// state; rank 0 also gets the weights. `state` is filled by the caller. With CPU training the
+// weights and optimizer slices are referenced, not copied (snapshot.live: the caller fences the
+// Checkpointer before the next optimizer step); CUDA state is copied to host memory.
 CheckpointSnapshot take_snapshot(int64_t step, double samples_seen, PyramidClip& model, const ZeroAdamW& optimizer,
                                  Comm& comm, const std::string& arch);
 
