@@ -50,7 +50,7 @@ TEST(ResumeController, SignalsStopWithASave) {
     ASSERT_EQ(std::raise(sig), 0);                            // the handler only sets a flag
     const Decision x = fresh.decide(3, 0.1, 0.1);
     EXPECT_TRUE(x.save);
-    EXPECT_EQ(x.stop, StopReason::kSignal);
+    EXPECT_EQ(x.stop, sig == SIGUSR1 ? StopReason::kRequeueSignal : StopReason::kSignal);
     EXPECT_EQ(fresh.last_signal(), sig);
   }
 }
@@ -96,7 +96,8 @@ TEST(ResumeController, ParseDeadline) {
 
 TEST(ResumeController, DecisionEncodesForTheAllreduce) {
   for (bool save : {false, true})
-    for (StopReason r : {StopReason::kNone, StopReason::kSignal, StopReason::kDeadline, StopReason::kStopFile}) {
+    for (StopReason r : {StopReason::kNone, StopReason::kSignal, StopReason::kDeadline, StopReason::kStopFile,
+                         StopReason::kStopAfter, StopReason::kRequeueSignal}) {
       const Decision back = ResumeController::decode(ResumeController::encode({save, r}));
       EXPECT_EQ(back.save, save);
       EXPECT_EQ(back.stop, r);

@@ -53,7 +53,8 @@ double local_time(int y, int mo, int d, int h, int mi, int s) {
 
 const char* to_string(StopReason r) {
   switch (r) {
-    case StopReason::kSignal: return "signal";
+    case StopReason::kSignal: return "SIGTERM/SIGINT";
+    case StopReason::kRequeueSignal: return "SIGUSR1";
     case StopReason::kDeadline: return "deadline";
     case StopReason::kStopFile: return "STOP_NOW file";
     case StopReason::kStopAfter: return "--stop-after";
@@ -113,7 +114,7 @@ int ResumeController::last_signal() const { return g_signal.load(); }
 Decision ResumeController::decide(int64_t step, double step_seconds, double save_seconds) {
   Decision d;
   const double now = now_unix();
-  if (g_signal.load() != 0) d.stop = StopReason::kSignal;
+  if (const int sig = g_signal.load(); sig != 0) d.stop = sig == SIGUSR1 ? StopReason::kRequeueSignal : StopReason::kSignal;
   std::error_code ec;
   if (d.stop == StopReason::kNone && fs::exists(fs::path(opt_.run_dir) / "STOP_NOW", ec)) d.stop = StopReason::kStopFile;
   // stop while one more step and a save still fit before the end of the job

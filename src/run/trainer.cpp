@@ -448,7 +448,9 @@ TrainResult train(const TrainConfig& cfg, Comm& comm) {
                      result.stop_reason);
       // every rank's files are published; requeue last (Slurm then signals the whole job)
       comm.barrier();
-      if ((d.stop == StopReason::kSignal || d.stop == StopReason::kDeadline) && rank == 0)
+      // USR1 (time limit ahead, or asked) and the deadline mean "continue later": requeue. TERM/INT
+      // mean cancel, or a preemption that Slurm requeues by itself.
+      if ((d.stop == StopReason::kRequeueSignal || d.stop == StopReason::kDeadline) && rank == 0)
         requeue_slurm_job(cfg.max_restarts);
       return result;
     }

@@ -28,7 +28,10 @@ double parse_deadline(const std::string& text, double now_unix);
 // The job's end time from Slurm (scontrol show job $SLURM_JOB_ID: EndTime=), 0 if unknown.
 double slurm_end_time();
 
-enum class StopReason { kNone = 0, kSignal = 1, kDeadline = 2, kStopFile = 3, kStopAfter = 4 };
+// kSignal: SIGTERM/SIGINT (scancel, Ctrl-C, Slurm's own preemption/requeue): save and stop; Slurm
+// requeues a preempted job itself. kRequeueSignal: SIGUSR1 (the sbatch --signal before the time
+// limit, or `scancel --signal=USR1`): save, stop and requeue the job.
+enum class StopReason { kNone = 0, kSignal = 1, kDeadline = 2, kStopFile = 3, kStopAfter = 4, kRequeueSignal = 5 };
 
 struct Decision {
   bool save = false;
