@@ -36,7 +36,15 @@ if alive /run/slurmctld.pid slurmctld && scontrol ping 2>/dev/null | grep -q 'is
     log "cancelling jobs: $jobs"
     # shellcheck disable=SC2086
     scancel $jobs 2>/dev/null
-    for _ in $(seq 60); do [ -z "$(squeue -h -o '%A' 2>/dev/null)" ] && break; sleep 0.5; done
+    # A job whose program requeues it on SIGTERM (pyramidclip train under Slurm does) comes
+    # back PENDING instead of ending: cancel what is left again every 2 s (a pending job at once).
+    for i in $(seq 60); do
+      left=$(squeue -h -o '%A' 2>/dev/null | tr '\n' ' ')
+      [ -z "${left// /}" ] && break
+      # shellcheck disable=SC2086
+      if [ $((i % 4)) = 0 ]; then scancel $left 2>/dev/null; fi
+      sleep 0.5
+    done
   fi
 fi
 stop /run/slurmd.pid slurmd
