@@ -78,8 +78,11 @@ TEST(GradCache, Bf16AutocastKeepsLossAndGradientsInFp32) {
     LossOutput out = grad_cache_step(model, batch, 2, LossConfig{}, nullptr, nullptr, nullptr, {autocast, 1.0});
     EXPECT_EQ(out.total.scalar_type(), at::kFloat);
     *loss = out.total.item<double>();
-    for (const auto& p : model->parameters())
-      if (p.grad().defined()) EXPECT_EQ(p.grad().scalar_type(), at::kFloat);
+    for (const auto& p : model->parameters()) {
+      if (p.grad().defined()) {
+        EXPECT_EQ(p.grad().scalar_type(), at::kFloat);
+      }
+    }
   };
   double fp32 = 0, bf16 = 0;
   run_float(at::kFloat, &fp32);
