@@ -5,8 +5,8 @@
 #include <filesystem>
 #include <sstream>
 
-#include "h5_io.h"
 #include "pyramidclip/ckpt/checkpoint_dir.h"
+#include "pyramidclip/model/h5_io.h"
 #include "pyramidclip/util/errors.h"
 #include "pyramidclip/util/fs_sync.h"
 

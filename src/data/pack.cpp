@@ -25,6 +25,7 @@
 #include "pyramidclip/data/npy.h"
 #include "pyramidclip/data/tar.h"
 #include "pyramidclip/util/errors.h"
+#include "pyramidclip/util/fs_sync.h"
 
 namespace fs = std::filesystem;
 
@@ -405,18 +406,6 @@ std::vector<std::string> own_shards(const fs::path& dir, const std::string& pref
   return out;
 }
 
-void write_text_atomic(const fs::path& path, const std::string& text) {
-  const fs::path tmp = path.string() + ".tmp";
-  {
-    std::ofstream out(tmp, std::ios::binary | std::ios::trunc);
-    out << text;
-    require(out.good(), "cannot write " + tmp.string() + " (check the output directory is writable)");
-  }
-  std::error_code ec;
-  fs::rename(tmp, path, ec);
-  require(!ec, "cannot rename " + tmp.string() + " to " + path.string() + ": " + ec.message());
-}
-
 std::string detect_format(const PackOptions& opt, bool is_dir) {
   std::string f = lower(opt.format);
   if (f == "auto") {
@@ -602,18 +591,18 @@ PackReport pack_dataset(const PackOptions& opt) {
 
   std::string list;
   for (const auto& s : rep.shards) list += fs::path(s).filename().string() + "\n";
-  write_text_atomic(out_dir / "shards.txt", list);
+  write_file_atomic((out_dir / "shards.txt").string(), list);
   // Sample counts the train loader trusts while a shard keeps its byte size (sample_count.h):
   // a run over thousands of shards then starts without scanning them.
   nlohmann::json counts = nlohmann::json::object();
   for (size_t i = 0; i < rep.shards.size(); ++i)
     counts[fs::path(rep.shards[i]).filename().string()] = {{"samples", shard_counts[i]},
                                                            {"bytes", fs::file_size(rep.shards[i])}};
-  write_text_atomic(out_dir / "meta.json", nlohmann::json{{"shard_samples", counts}}.dump(1) + "\n");
+  write_file_atomic((out_dir / "meta.json").string(), nlohmann::json{{"shard_samples", counts}}.dump(1) + "\n");
   if (rep.format == "imagefolder") {
     std::string text;
     for (const auto& c : rep.classes) text += c + "\n";
-    write_text_atomic(out_dir / "classes.txt", text);
+    write_file_atomic((out_dir / "classes.txt").string(), text);
   }
   for (const auto& old : existing)  // --overwrite: shards of an earlier, larger pack must not linger
     if (!written_names.count(old)) fs::remove(out_dir / old, ec);

@@ -2,10 +2,8 @@
 // callers serialise HDF5 use across threads).
 #include "pyramidclip/model/model_h5.h"
 
-#include <fcntl.h>
 #include <hdf5.h>
 #include <torch/torch.h>
-#include <unistd.h>
 
 #include <cerrno>
 #include <cstdio>
@@ -15,48 +13,13 @@
 #include <utility>
 #include <vector>
 
+#include "pyramidclip/model/h5_io.h"
 #include "pyramidclip/util/errors.h"
+#include "pyramidclip/util/fs_sync.h"
 
 namespace pc {
 
 namespace {
-
-// Closes an HDF5 id with its close function.
-class Handle {
- public:
-  Handle(hid_t id, herr_t (*close)(hid_t)) : id_(id), close_(close) {}
-  Handle(const Handle&) = delete;
-  Handle& operator=(const Handle&) = delete;
-  ~Handle() {
-    if (id_ >= 0) close_(id_);
-  }
-  hid_t get() const { return id_; }
-  bool ok() const { return id_ >= 0; }
-  // Closes now and reports failure (closing a file flushes it).
-  bool close() {
-    const herr_t rc = id_ >= 0 ? close_(id_) : -1;
-    id_ = -1;
-    return rc >= 0;
-  }
-
- private:
-  hid_t id_;
-  herr_t (*close_)(hid_t);
-};
-
-// HDF5 prints its error stack on stderr by default; we report errors ourselves.
-class QuietErrors {
- public:
-  QuietErrors() {
-    H5Eget_auto2(H5E_DEFAULT, &func_, &data_);
-    H5Eset_auto2(H5E_DEFAULT, nullptr, nullptr);
-  }
-  ~QuietErrors() { H5Eset_auto2(H5E_DEFAULT, func_, data_); }
-
- private:
-  H5E_auto2_t func_ = nullptr;
-  void* data_ = nullptr;
-};
 
 struct Entry {
   std::string key;
@@ -84,13 +47,6 @@ std::vector<hsize_t> tensor_dims(const at::Tensor& t) {
   return d;
 }
 
-void fsync_path(const std::string& path, bool directory) {
-  const int fd = ::open(path.c_str(), directory ? O_RDONLY | O_DIRECTORY : O_RDONLY);
-  if (fd < 0) return;
-  ::fsync(fd);
-  ::close(fd);
-}
-
 std::string parent_dir(const std::string& path) {
   const auto slash = path.find_last_of('/');
   if (slash == std::string::npos) return ".";
@@ -99,15 +55,15 @@ std::string parent_dir(const std::string& path) {
 
 void write_attrs(hid_t file, int64_t step, const std::string& arch, const std::string& where) {
   {
-    Handle space(H5Screate(H5S_SCALAR), H5Sclose);
-    Handle attr(H5Acreate2(file, "step", H5T_STD_I64LE, space.get(), H5P_DEFAULT, H5P_DEFAULT), H5Aclose);
+    h5::Id space(H5Screate(H5S_SCALAR), H5Sclose);
+    h5::Id attr(H5Acreate2(file, "step", H5T_STD_I64LE, space.get(), H5P_DEFAULT, H5P_DEFAULT), H5Aclose);
     require(attr.ok() && H5Awrite(attr.get(), H5T_NATIVE_INT64, &step) >= 0, "cannot write attribute step to " + where);
   }
-  Handle type(H5Tcopy(H5T_C_S1), H5Tclose);
+  h5::Id type(H5Tcopy(H5T_C_S1), H5Tclose);
   H5Tset_size(type.get(), H5T_VARIABLE);
   H5Tset_cset(type.get(), H5T_CSET_UTF8);
-  Handle space(H5Screate(H5S_SCALAR), H5Sclose);
-  Handle attr(H5Acreate2(file, "arch", type.get(), space.get(), H5P_DEFAULT, H5P_DEFAULT), H5Aclose);
+  h5::Id space(H5Screate(H5S_SCALAR), H5Sclose);
+  h5::Id attr(H5Acreate2(file, "arch", type.get(), space.get(), H5P_DEFAULT, H5P_DEFAULT), H5Aclose);
   const char* s = arch.c_str();
   require(attr.ok() && H5Awrite(attr.get(), type.get(), &s) >= 0, "cannot write attribute arch to " + where);
 }
@@ -115,15 +71,15 @@ void write_attrs(hid_t file, int64_t step, const std::string& arch, const std::s
 ModelH5Info read_attrs(hid_t file) {
   ModelH5Info info;
   if (H5Aexists(file, "step") > 0) {
-    Handle attr(H5Aopen(file, "step", H5P_DEFAULT), H5Aclose);
+    h5::Id attr(H5Aopen(file, "step", H5P_DEFAULT), H5Aclose);
     int64_t step = -1;
     if (attr.ok() && H5Aread(attr.get(), H5T_NATIVE_INT64, &step) >= 0) info.step = step;
   }
   if (H5Aexists(file, "arch") > 0) {
-    Handle attr(H5Aopen(file, "arch", H5P_DEFAULT), H5Aclose);
-    Handle ftype(H5Aget_type(attr.get()), H5Tclose);
+    h5::Id attr(H5Aopen(file, "arch", H5P_DEFAULT), H5Aclose);
+    h5::Id ftype(H5Aget_type(attr.get()), H5Tclose);
     if (ftype.ok() && H5Tget_class(ftype.get()) == H5T_STRING) {
-      Handle mtype(H5Tcopy(H5T_C_S1), H5Tclose);
+      h5::Id mtype(H5Tcopy(H5T_C_S1), H5Tclose);
       if (H5Tis_variable_str(ftype.get()) > 0) {
         H5Tset_size(mtype.get(), H5T_VARIABLE);
         H5Tset_cset(mtype.get(), H5Tget_cset(ftype.get()));
@@ -170,20 +126,20 @@ NamedTensors snapshot_state(torch::nn::Module& model, bool copy_parameters) {
 
 void save_tensors_h5(const NamedTensors& entries, const std::string& path, int64_t step, const std::string& arch,
                      bool durable) {
-  QuietErrors quiet;
+  h5::Quiet quiet;
   const std::string tmp = durable ? path + ".tmp" : path;
   {
-    Handle file(H5Fcreate(tmp.c_str(), H5F_ACC_TRUNC, H5P_DEFAULT, H5P_DEFAULT), H5Fclose);
+    h5::Id file(H5Fcreate(tmp.c_str(), H5F_ACC_TRUNC, H5P_DEFAULT, H5P_DEFAULT), H5Fclose);
     require(file.ok(), "cannot create " + tmp + ": check that the directory exists and is writable");
     // no modification times in the file: the same weights give the same bytes (checksums, cmp)
-    Handle dcpl(H5Pcreate(H5P_DATASET_CREATE), H5Pclose);
+    h5::Id dcpl(H5Pcreate(H5P_DATASET_CREATE), H5Pclose);
     H5Pset_obj_track_times(dcpl.get(), 0);
     for (const auto& [key, t] : entries) {
       const bool fp = t.scalar_type() == at::kFloat;
       const std::vector<hsize_t> dims = tensor_dims(t);
-      Handle space(dims.empty() ? H5Screate(H5S_SCALAR) : H5Screate_simple(static_cast<int>(dims.size()), dims.data(), nullptr),
+      h5::Id space(dims.empty() ? H5Screate(H5S_SCALAR) : H5Screate_simple(static_cast<int>(dims.size()), dims.data(), nullptr),
                    H5Sclose);
-      Handle ds(H5Dcreate2(file.get(), key.c_str(), fp ? H5T_IEEE_F32LE : H5T_STD_I64LE, space.get(), H5P_DEFAULT,
+      h5::Id ds(H5Dcreate2(file.get(), key.c_str(), fp ? H5T_IEEE_F32LE : H5T_STD_I64LE, space.get(), H5P_DEFAULT,
                            dcpl.get(), H5P_DEFAULT),
                 H5Dclose);
       require(ds.ok(), "cannot create dataset " + key + " in " + tmp);
@@ -195,10 +151,10 @@ void save_tensors_h5(const NamedTensors& entries, const std::string& path, int64
     require(file.close(), "cannot finish writing " + tmp + " (disk full?)");
   }
   if (!durable) return;
-  fsync_path(tmp, false);
+  fsync_file(tmp);
   if (std::rename(tmp.c_str(), path.c_str()) != 0)
     throw UserError("cannot rename " + tmp + " to " + path + ": " + std::strerror(errno));
-  fsync_path(parent_dir(path), true);
+  fsync_dir(parent_dir(path));
 }
 
 void save_model_h5(torch::nn::Module& model, const std::string& path, int64_t step, const std::string& arch) {
@@ -206,15 +162,15 @@ void save_model_h5(torch::nn::Module& model, const std::string& path, int64_t st
 }
 
 ModelH5Info read_model_h5_info(const std::string& path) {
-  QuietErrors quiet;
-  Handle file(H5Fopen(path.c_str(), H5F_ACC_RDONLY, H5P_DEFAULT), H5Fclose);
+  h5::Quiet quiet;
+  h5::Id file(H5Fopen(path.c_str(), H5F_ACC_RDONLY, H5P_DEFAULT), H5Fclose);
   require(file.ok(), "cannot open model weights " + path + ": missing or not an HDF5 file");
   return read_attrs(file.get());
 }
 
 ModelH5Info load_model_h5(torch::nn::Module& model, const std::string& path) {
-  QuietErrors quiet;
-  Handle file(H5Fopen(path.c_str(), H5F_ACC_RDONLY, H5P_DEFAULT), H5Fclose);
+  h5::Quiet quiet;
+  h5::Id file(H5Fopen(path.c_str(), H5F_ACC_RDONLY, H5P_DEFAULT), H5Fclose);
   require(file.ok(), "cannot open model weights " + path + ": missing or not an HDF5 file");
   std::vector<std::string> names;
   require(H5Literate(file.get(), H5_INDEX_NAME, H5_ITER_INC, nullptr, collect_name, &names) >= 0,
@@ -234,12 +190,12 @@ ModelH5Info load_model_h5(torch::nn::Module& model, const std::string& path) {
       continue;
     }
     it->second = true;
-    Handle ds(H5Dopen2(file.get(), e.key.c_str(), H5P_DEFAULT), H5Dclose);
+    h5::Id ds(H5Dopen2(file.get(), e.key.c_str(), H5P_DEFAULT), H5Dclose);
     if (!ds.ok()) {
       problems.push_back("key '" + e.key + "' is not a dataset");
       continue;
     }
-    Handle space(H5Dget_space(ds.get()), H5Sclose);
+    h5::Id space(H5Dget_space(ds.get()), H5Sclose);
     const int rank = H5Sget_simple_extent_ndims(space.get());
     std::vector<hsize_t> have(rank > 0 ? rank : 0);
     if (rank > 0) H5Sget_simple_extent_dims(space.get(), have.data(), nullptr);
@@ -248,7 +204,7 @@ ModelH5Info load_model_h5(torch::nn::Module& model, const std::string& path) {
                          " in the model");
       continue;
     }
-    Handle ftype(H5Dget_type(ds.get()), H5Tclose);
+    h5::Id ftype(H5Dget_type(ds.get()), H5Tclose);
     const H5T_class_t cls = H5Tget_class(ftype.get());
     const bool fp = e.tensor.is_floating_point();
     if (fp ? cls != H5T_FLOAT : cls != H5T_INTEGER) {

@@ -1,5 +1,5 @@
 #pragma once
-// Small HDF5 (C API) helpers for the checkpoint files: RAII ids, quiet errors, 1-D datasets of
+// Small HDF5 (C API) helpers for model.h5 and the checkpoint files: RAII ids, quiet errors, datasets of
 // tensors (whole or a range), scalar and string attributes. Every failure throws UserError
 // naming the file and the object. Serial HDF5: the caller keeps one thread per file.
 #include <ATen/ATen.h>

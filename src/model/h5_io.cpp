@@ -1,5 +1,5 @@
-// HDF5 helpers for checkpoint files (see h5_io.h).
-#include "h5_io.h"
+// HDF5 helpers for model.h5 and checkpoint files (see h5_io.h).
+#include "pyramidclip/model/h5_io.h"
 
 #include "pyramidclip/util/errors.h"
 
