@@ -9,6 +9,10 @@ PKGS=(
   libhdf5-dev libspdlog-dev libboost-program-options-dev nlohmann-json3-dev
   libgtest-dev libbenchmark-dev
   libturbojpeg0-dev libpng-dev libarchive-dev libxxhash-dev libicu-dev zlib1g-dev
+  # PyTorch interop tests: state dicts and TorchScript archives written by Python (tests/python/)
+  python3-torch
+  # real images for the eval pipeline's test (scripts/fashion_mnist_imagefolder.py)
+  python3 dataset-fashion-mnist
 )
 missing=()
 for p in "${PKGS[@]}"; do
