@@ -94,15 +94,5 @@ TEST(ResumeController, ParseDeadline) {
   EXPECT_THROW(parse_deadline("+5d", 0), UserError);
 }
 
-TEST(ResumeController, DecisionEncodesForTheAllreduce) {
-  for (bool save : {false, true})
-    for (StopReason r : {StopReason::kNone, StopReason::kSignal, StopReason::kDeadline, StopReason::kStopFile,
-                         StopReason::kStopAfter, StopReason::kRequeueSignal}) {
-      const Decision back = ResumeController::decode(ResumeController::encode({save, r}));
-      EXPECT_EQ(back.save, save);
-      EXPECT_EQ(back.stop, r);
-    }
-}
-
 }  // namespace
 }  // namespace pc

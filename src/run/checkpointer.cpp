@@ -13,7 +13,7 @@
 
 #include "pyramidclip/ckpt/checkpoint_dir.h"
 #include "pyramidclip/dist/comm.h"
-#include "pyramidclip/run/trainer.h"
+#include "pyramidclip/run/setup_error.h"
 #include "pyramidclip/util/errors.h"
 #include "pyramidclip/util/fs_sync.h"
 
@@ -96,10 +96,7 @@ void Checkpointer::save(CheckpointSnapshot snapshot) {
     fs::create_directories(s.tmp_dir, ec);
     if (ec) err = "cannot create " + s.tmp_dir + ": " + ec.message();
   }
-  at::Tensor failed = torch::tensor({err.empty() ? 0 : 1}, torch::kInt);
-  s.comm.broadcast(failed, 0);
-  if (failed.item<int>())
-    throw SetupError(err.empty() ? "rank 0 could not create the checkpoint directory under " + s.opts.root : err);
+  raise_if_rank0_failed(s.comm, err, "rank 0 could not create the checkpoint directory under " + s.opts.root);
   s.done = false;
   s.error.clear();
   s.in_flight = true;
@@ -152,11 +149,8 @@ int64_t Checkpointer::poll(bool wait) {
       err = e.what();
     }
   }
-  at::Tensor failed = torch::tensor({err.empty() ? 0 : 1}, torch::kInt);
-  s.comm.broadcast(failed, 0);
-  if (failed.item<int>())
-    throw SetupError("checkpoint step " + std::to_string(s.step) + " could not be published: " +
-                     (err.empty() ? "see rank 0's log" : err));
+  const std::string what = "checkpoint step " + std::to_string(s.step) + " could not be published: ";
+  raise_if_rank0_failed(s.comm, err.empty() ? err : what + err, what + "see rank 0's log");
   return s.step;
 }
 

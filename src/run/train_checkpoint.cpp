@@ -11,7 +11,7 @@
 #include "pyramidclip/dist/comm.h"
 #include "pyramidclip/model/model_h5.h"
 #include "pyramidclip/optim/zero_adamw.h"
-#include "pyramidclip/run/trainer.h"
+#include "pyramidclip/run/setup_error.h"
 #include "pyramidclip/util/errors.h"
 
 namespace pc {
@@ -29,13 +29,6 @@ at::Tensor flat_slice(const at::Tensor& t, int64_t t_begin, int64_t begin, int64
   const int64_t lo = std::max(begin, t_begin), hi = std::min(end, t_begin + t.numel());
   if (hi > lo) out.narrow(0, lo - begin, hi - lo).copy_(t.narrow(0, lo - t_begin, hi - lo).to(at::kCPU));
   return out;
-}
-
-// Agrees on a rank-0 outcome: throws SetupError everywhere when rank 0 failed.
-void agree(const std::string& rank0_error, Comm& comm) {
-  at::Tensor failed = torch::tensor({rank0_error.empty() ? 0 : 1}, torch::kInt);
-  comm.broadcast(failed, 0);
-  if (failed.item<int>()) throw SetupError(rank0_error.empty() ? "rank 0 could not resume (see its log)" : rank0_error);
 }
 
 }  // namespace
@@ -109,7 +102,7 @@ ResumePoint choose_checkpoint(const TrainConfig& cfg, Comm& comm) {
       err = e.what();
     }
   }
-  agree(err, comm);
+  raise_if_rank0_failed(comm, err, "rank 0 could not resume (see its log)");
   at::Tensor info = torch::tensor({step, world}, torch::kLong);
   comm.broadcast(info, 0);
   p.step = info[0].item<int64_t>();
@@ -145,11 +138,8 @@ TrainState load_checkpoint(const ResumePoint& point, PyramidClip& model, ZeroAda
     err = e.what();
   }
   // Every rank read the same files; a failure anywhere stops all ranks alike.
-  at::Tensor failed = torch::tensor({err.empty() ? 0 : 1}, torch::kInt);
-  comm.allreduce_max(failed);
-  if (failed.item<int>())
-    throw SetupError(err.empty() ? "another rank could not load " + point.dir + " (see its log)"
-                                 : "cannot resume from " + point.dir + ": " + err);
+  raise_if_any_rank_failed(comm, err.empty() ? err : "cannot resume from " + point.dir + ": " + err,
+                           "another rank could not load " + point.dir + " (see its log)");
   at::Tensor steps = torch::tensor({st.step, -st.step}, torch::kLong);
   comm.allreduce_max(steps);
   require(steps[0].item<int64_t>() == -steps[1].item<int64_t>(),

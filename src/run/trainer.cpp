@@ -163,10 +163,7 @@ TrainResult train(const TrainConfig& cfg, Comm& comm) {
   } catch (const UserError& e) {
     setup_error = e.what();
   }
-  at::Tensor failed = torch::tensor({setup_error.empty() ? 0 : 1}, torch::kInt);
-  comm.allreduce_max(failed);
-  if (failed.item<int>())
-    throw SetupError(setup_error.empty() ? "another rank failed to set up (see its log)" : setup_error);
+  raise_if_any_rank_failed(comm, setup_error, "another rank failed to set up (see its log)");
   TrainLoader& loader = *loader_ptr;
   std::unique_ptr<Comm> device_comm_ptr = cfg.device == "cuda" ? make_comm("nccl") : nullptr;
   Comm& dcomm = device_comm_ptr ? *device_comm_ptr : comm;
@@ -179,6 +176,15 @@ TrainResult train(const TrainConfig& cfg, Comm& comm) {
   // Same seed on every rank gives the same initial weights; the broadcast makes it a guarantee.
   torch::manual_seed(cfg.seed);
   PyramidClip model(cfg.model);
+  // A resumable checkpoint of the run takes precedence over --init: a requeued or restarted run
+  // continues; --init only starts new runs. Every rank reads the same file.
+  const ResumePoint resume_point = choose_checkpoint(cfg, comm);
+  if (!cfg.init.empty() && resume_point.dir.empty()) {
+    const ModelH5Info init = load_model_h5(*model, cfg.init);
+    if (rank == 0) spdlog::info("init: new run from the weights of {} (arch {}, step {})", cfg.init, init.arch, init.step);
+  } else if (!cfg.init.empty() && rank == 0) {
+    spdlog::info("init: {} not used: resuming from the run's checkpoint {}", cfg.init, resume_point.dir);
+  }
   model->to(device);
   model->train();
   std::vector<at::Tensor> all_tensors;
@@ -218,7 +224,6 @@ TrainResult train(const TrainConfig& cfg, Comm& comm) {
   GradScaler scaler(so);
 
   // Resume: weights, optimizer slices (any world size), data position, LR schedule, scaler.
-  const ResumePoint resume_point = choose_checkpoint(cfg, comm);
   int64_t start_step = 0, skipped_steps = 0, restarts = 0;
   double samples_seen = 0;
   if (!resume_point.dir.empty()) {
@@ -312,7 +317,6 @@ TrainResult train(const TrainConfig& cfg, Comm& comm) {
   double last_stall = 0;
   TrainResult result;
   result.step = start_step;
-  result.finished = start_step >= total_steps;
   std::unique_ptr<std::ofstream> keys_log;
   if (cfg.log_keys)
     keys_log = std::make_unique<std::ofstream>(cfg.run_dir + "/logs/keys-rank-" + std::to_string(rank) + ".txt",
@@ -435,10 +439,7 @@ TrainResult train(const TrainConfig& cfg, Comm& comm) {
       controller.note_saved();
       if (rank == 0) controller.clear_switches();
     }
-    if (d.stop != StopReason::kNone || step == total_steps) {
-      checkpointer.poll(/*wait=*/true);
-      save_estimate = std::max(save_estimate, checkpointer.last_write_seconds());
-    }
+    if (d.stop != StopReason::kNone || step == total_steps) checkpointer.poll(/*wait=*/true);
     last_stall = seconds_since(t_ckpt);
     if (checkpointer.last_write_seconds() > 0) save_estimate = std::max(save_estimate, checkpointer.last_write_seconds());
     if (d.stop != StopReason::kNone && step < total_steps) {

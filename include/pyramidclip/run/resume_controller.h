@@ -43,11 +43,9 @@ class ResumeController {
   explicit ResumeController(ResumeControllerOptions options);  // installs the signal handlers
   ~ResumeController();  // leaves them installed (a requeue's SIGTERM must not kill a saved rank)
 
-  // This rank's view at a step boundary; the trainer combines ranks with a MAX-allreduce of
-  // encode() and acts on decode(). step_seconds / save_seconds: measured estimates.
+  // This rank's view at a step boundary; the trainer MAX-allreduces [save, stop] over ranks (a
+  // stop reason's number is its priority). step_seconds / save_seconds: measured estimates.
   Decision decide(int64_t step, double step_seconds, double save_seconds);
-  static int64_t encode(const Decision& d) { return (d.save ? 1 : 0) | (static_cast<int64_t>(d.stop) << 1); }
-  static Decision decode(int64_t v) { return {(v & 1) != 0, static_cast<StopReason>(v >> 1)}; }
   // After a save the switch file asked for: remove it (rank 0) so a restart does not repeat it.
   void clear_switches();
   void note_saved();  // restarts the periodic-minutes clock

@@ -2,18 +2,12 @@
 #include <cstdint>
 #include <string>
 
+#include "pyramidclip/run/setup_error.h"
 #include "pyramidclip/run/train_config.h"
-#include "pyramidclip/util/errors.h"
 
 namespace pc {
 
 class Comm;
-
-// A bad-input error every rank knows about (they agreed on it collectively): each rank can return
-// normally, and only rank 0 needs to print it.
-struct SetupError : UserError {
-  using UserError::UserError;
-};
 
 struct TrainResult {
   int64_t step = 0;         // the last step taken (of the whole run, across restarts)
