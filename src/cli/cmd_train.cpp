@@ -22,6 +22,7 @@ void add_train_options(po::options_description& o) {
   TrainConfig d;
   o.add_options()
       ("resume", po::value<std::string>()->default_value(d.resume), "auto (newest valid checkpoint of the run, else fresh), latest, none, or a checkpoint directory")
+      ("init", po::value<std::string>()->default_value(""), "start a new run from these weights (model.h5, e.g. from `ckpt import`); a checkpoint of the run takes precedence")
       ("max-restarts", po::value<int>()->default_value(d.max_restarts), "under Slurm: requeue a preempted job at most this many times (SLURM_RESTART_COUNT)")
       ("stop-after", po::value<int64_t>()->default_value(0), "stop with a checkpoint (exit 75) after N steps of this launch: fixed-size slots, tests (0: off)")
       ("deadline", po::value<std::string>()->default_value(""), "stop with a checkpoint before this time: unix seconds, +90m, +2h, or YYYY-MM-DDTHH:MM (default: the Slurm job's end time)")
@@ -96,6 +97,7 @@ TrainConfig train_config_from(const po::variables_map& vm) {
   c.overlap = get<bool>(vm, "train.overlap");
   c.log_every = get<int>(vm, "train.log-every");
   c.resume = get<std::string>(vm, "resume");
+  c.init = get<std::string>(vm, "init");
   c.max_restarts = get<int>(vm, "max-restarts");
   c.deadline = get<std::string>(vm, "deadline");
   c.stop_after = get<int64_t>(vm, "stop-after");
@@ -148,6 +150,8 @@ TrainConfig train_config_from(const po::variables_map& vm) {
   if (!c.deadline.empty()) parse_deadline(c.deadline, 0);  // a bad format fails here, on every rank alike
   require(c.resume == "auto" || c.resume == "latest" || c.resume == "none" || std::filesystem::is_directory(c.resume),
           "--resume " + c.resume + ": not auto, latest, none or an existing checkpoint directory");
+  require(c.init.empty() || std::filesystem::is_regular_file(c.init),
+          "--init " + c.init + ": no such file: give a model.h5 (`pyramidclip ckpt import` converts PyTorch weights)");
   require(c.device == "cuda" || c.comm != "nccl", "train.comm nccl needs train.device cuda: use mpi or auto on the CPU");
   require(std::filesystem::exists(c.vocab), "vocabulary file " + c.vocab +
                                                 " does not exist: run `pyramidclip data synth` or point data.vocab at "

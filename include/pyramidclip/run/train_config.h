@@ -40,6 +40,7 @@ struct TrainConfig {
   std::string comm = "auto";       // collectives on the device: auto | mpi | nccl (cuda needs nccl)
   // checkpoints and resume (issue #5)
   std::string resume = "auto";  // auto | latest | none | a checkpoint directory
+  std::string init;             // model.h5 whose weights a new run starts from (not optimizer state); "" = seeded init
   int max_restarts = 100;
   int64_t stop_after = 0;       // stop with a checkpoint after this many steps of this launch (0: never)       // Slurm requeues after which a preempted run is left stopped
   std::string deadline;         // --deadline (empty: Slurm's end time when under Slurm)
