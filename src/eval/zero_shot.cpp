@@ -29,24 +29,27 @@ at::Tensor class_embeddings(PyramidClipImpl& model, const Tokenizer& tok, const 
 }
 
 ZeroShotScorer::ZeroShotScorer(at::Tensor class_emb)
-    : class_emb_(std::move(class_emb)), class_n_(class_emb_.size(0), 0), class_hit_(class_emb_.size(0), 0) {}
+    : class_emb_(std::move(class_emb)),
+      class_n_(class_emb_.size(0), 0),
+      class_hit_(class_emb_.size(0), 0),
+      class_hit5_(class_emb_.size(0), 0) {}
 
 void ZeroShotScorer::add(const at::Tensor& image_emb, const at::Tensor& labels) {
-  at::Tensor scores = image_emb.matmul(class_emb_.t());  // [B, C]
-  const int64_t k = std::min<int64_t>(5, class_emb_.size(0));
-  at::Tensor topk = std::get<1>(scores.topk(k, 1));
-  at::Tensor lab = labels.to(at::kLong);
-  at::Tensor hit1 = topk.select(1, 0).eq(lab);
-  at::Tensor hit5 = topk.eq(lab.unsqueeze(1)).any(1);
+  const at::Tensor lab = labels.to(at::kLong);
+  const at::Tensor scores = image_emb.matmul(class_emb_.t());  // [B, C]
+  // classes other than the true one scoring >= it (the true class itself always counts once)
+  const at::Tensor rank = scores.ge(scores.gather(1, lab.unsqueeze(1))).sum(1) - 1;
+  const at::Tensor r = rank.contiguous();
   auto l = lab.accessor<int64_t, 1>();
-  auto h1 = hit1.accessor<bool, 1>();
-  auto h5 = hit5.accessor<bool, 1>();
+  auto rk = r.accessor<int64_t, 1>();
   for (int64_t i = 0; i < lab.size(0); ++i) {
+    const bool h1 = rk[i] < 1, h5 = rk[i] < 5;
     ++n_;
-    top1_ += h1[i];
-    top5_ += h5[i];
+    top1_ += h1;
+    top5_ += h5;
     ++class_n_.at(l[i]);
-    class_hit_.at(l[i]) += h1[i];
+    class_hit_.at(l[i]) += h1;
+    class_hit5_.at(l[i]) += h5;
   }
 }
 
@@ -55,8 +58,12 @@ ZeroShotResult ZeroShotScorer::result() const {
   r.images = n_;
   r.top1 = n_ ? static_cast<double>(top1_) / n_ : 0.0;
   r.top5 = n_ ? static_cast<double>(top5_) / n_ : 0.0;
-  for (size_t c = 0; c < class_n_.size(); ++c)
-    r.per_class_top1.push_back(class_n_[c] ? static_cast<double>(class_hit_[c]) / class_n_[c] : -1.0);
+  for (size_t c = 0; c < class_n_.size(); ++c) {
+    const double n = static_cast<double>(class_n_[c]);
+    r.per_class_top1.push_back(class_n_[c] ? class_hit_[c] / n : -1.0);
+    r.per_class_top5.push_back(class_n_[c] ? class_hit5_[c] / n : -1.0);
+    r.per_class_images.push_back(class_n_[c]);
+  }
   return r;
 }
 
