@@ -28,11 +28,19 @@ std::string coretype_from_cpuinfo() {
 }  // namespace
 
 void ensure_blas_coretype(char** argv) {
-  if (std::getenv("OPENBLAS_CORETYPE") != nullptr) return;
-  const std::string core = coretype_from_cpuinfo();
-  if (core.empty()) return;
-  setenv("OPENBLAS_CORETYPE", core.c_str(), 1);
-  execv("/proc/self/exe", argv);  // only returns on failure: carry on with the default kernels
+  bool changed = false;
+  if (std::getenv("OPENBLAS_CORETYPE") == nullptr) {
+    const std::string core = coretype_from_cpuinfo();  // "" = let OpenBLAS decide (same after re-exec)
+    if (!core.empty()) {
+      setenv("OPENBLAS_CORETYPE", core.c_str(), 1);
+      changed = true;
+    }
+  }
+  if (std::getenv("OMP_WAIT_POLICY") == nullptr) {
+    setenv("OMP_WAIT_POLICY", "PASSIVE", 1);
+    changed = true;
+  }
+  if (changed) execv("/proc/self/exe", argv);  // only returns on failure: carry on as we are
 }
 
 }  // namespace pc::cli

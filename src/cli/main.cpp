@@ -23,13 +23,17 @@ struct Command {
 const std::vector<Command>& commands() {
   static const std::vector<Command> c = {
       {{"train"}, pc::cli::cmd_train, "train PyramidCLIP (launch with mpirun/srun for data parallel)"},
-      {{"eval"}, pc::cli::cmd_eval, "zero-shot classification of images with trained weights"},
+      {{"eval"}, pc::cli::cmd_eval, "zero-shot classification or image-text retrieval with trained weights"},
+      {{"sweep"}, pc::cli::cmd_sweep, "evaluate every checkpoint of a run (cached JSON per task, CSV, SVG plots)"},
       {{"data", "synth"}, pc::cli::cmd_data_synth, "write the synthetic dataset (shards, held-out split, vocabulary)"},
       {{"data", "pack"}, pc::cli::cmd_data_pack, "pack a CSV/TSV/JSONL caption table or an ImageFolder into shards"},
       {{"data", "check"}, pc::cli::cmd_data_check, "validate shards: decode images, count bad and missing members"},
       {{"ckpt", "info"}, pc::cli::cmd_ckpt_info, "list checkpoints: step, samples seen, world size, files"},
       {{"ckpt", "verify"}, pc::cli::cmd_ckpt_verify, "check checkpoints' files against their manifests (exit 1 if not)"},
+      {{"ckpt", "import"}, pc::cli::cmd_ckpt_import, "PyTorch weights (torch.save, TorchScript) -> model.h5"},
+      {{"ckpt", "export"}, pc::cli::cmd_ckpt_export, "model.h5 -> a file Python's torch.load reads (official key names)"},
       {{"model", "info"}, pc::cli::cmd_model_info, "print an architecture's parameter counts"},
+      {{"plan"}, pc::cli::cmd_plan, "capacity planner: memory, step time, scaling, wall time and GPU-hours"},
       {{"tokenize"}, pc::cli::cmd_tokenize, "print the 77 CLIP token ids of each stdin line"},
   };
   return c;

@@ -4,6 +4,8 @@
 // LR -> metrics.
 #include "pyramidclip/run/trainer.h"
 
+#include <sched.h>
+
 #include <spdlog/spdlog.h>
 #include <torch/torch.h>
 
@@ -39,6 +41,14 @@ namespace {
 using Clock = std::chrono::steady_clock;
 double seconds_since(Clock::time_point t) { return std::chrono::duration<double>(Clock::now() - t).count(); }
 
+// The cores this process may run on: mpirun binds each rank to one core by default, and more
+// threads than that would take turns on it.
+int allowed_cores() {
+  cpu_set_t allowed;
+  if (sched_getaffinity(0, sizeof allowed, &allowed) == 0) return std::max(1, CPU_COUNT(&allowed));
+  return static_cast<int>(std::max(1u, std::thread::hardware_concurrency()));
+}
+
 int default_threads(int world) {
   // ranks on this node share its cores; Open MPI and Slurm tell how many share them
   int local = world;
@@ -48,8 +58,8 @@ int default_threads(int world) {
       break;
     }
   }
-  int cores = static_cast<int>(std::max(1u, std::thread::hardware_concurrency()));
-  return std::max(1, cores / local);
+  const int cores = static_cast<int>(std::max(1u, std::thread::hardware_concurrency()));
+  return std::max(1, std::min(allowed_cores(), cores / local));
 }
 
 // Every rank must form the same pairs (the gathers are collective): a modality is used only when
@@ -122,6 +132,10 @@ TrainResult train(const TrainConfig& cfg, Comm& comm) {
               std::to_string(local_batch) + " (train.global-batch / " + std::to_string(world) + " ranks)");
   const int threads = cfg.threads > 0 ? cfg.threads : default_threads(world);
   torch::set_num_threads(threads);
+  if (threads > allowed_cores())
+    spdlog::warn("train.threads {} but this rank may run on {} core(s): its threads will take turns; launch with "
+                 "`mpirun --map-by slot:PE={}` (or --bind-to none) or `srun --cpus-per-task={}`",
+                 threads, allowed_cores(), threads, threads);
   std::filesystem::create_directories(cfg.run_dir);
 
   // Setup (vocabulary, shards) fails alike on every rank most of the time: agree on the outcome so
