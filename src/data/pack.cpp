@@ -20,6 +20,7 @@
 #include <thread>
 
 #include "loader_internal.h"
+#include "table_text.h"
 #include "pyramidclip/data/data_error.h"
 #include "pyramidclip/data/image.h"
 #include "pyramidclip/data/npy.h"
@@ -31,6 +32,10 @@ namespace fs = std::filesystem;
 
 namespace pc {
 namespace {
+
+using data_internal::lower_ext;
+using data_internal::read_table_record;
+using data_internal::trim;
 
 const char* const kFields[] = {"image", "caption", "summary", "tags", "roi"};
 enum Field { kImage = 0, kCaption, kSummary, kTags, kRoi, kNumFields };
@@ -45,19 +50,6 @@ const char* const kBadRow = "bad row";
 std::string lower(std::string s) {
   std::transform(s.begin(), s.end(), s.begin(), [](unsigned char c) { return static_cast<char>(std::tolower(c)); });
   return s;
-}
-
-std::string trim(const std::string& s) {
-  const auto a = s.find_first_not_of(" \t\r\n");
-  if (a == std::string::npos) return "";
-  const auto b = s.find_last_not_of(" \t\r\n");
-  return s.substr(a, b - a + 1);
-}
-
-std::string lower_ext(const fs::path& p) {
-  std::string e = p.extension().string();
-  if (!e.empty()) e.erase(0, 1);
-  return lower(e);
 }
 
 std::string zero_pad(int64_t v, int width) {
@@ -83,57 +75,6 @@ class RowSource {
 };
 
 // ---------------------------------------------------------------- CSV / TSV
-
-// One record of RFC 4180 CSV (quoting = true) or plain TSV (no quoting: a field cannot hold
-// the separator or a newline). CRLF and LF line ends. False at the end of the input.
-bool read_record(std::istream& in, char sep, bool quoting, std::vector<std::string>& fields, int64_t& line,
-                 const std::string& name) {
-  fields.clear();
-  std::string field;
-  bool any = false, in_quotes = false, quoted = false;
-  const int64_t start_line = line;
-  for (int c = in.get(); c != std::char_traits<char>::eof(); c = in.get()) {
-    any = true;
-    const char ch = static_cast<char>(c);
-    if (in_quotes) {
-      if (ch == '"') {
-        if (in.peek() == '"') {
-          in.get();
-          field += '"';
-        } else {
-          in_quotes = false;
-        }
-      } else {
-        if (ch == '\n') ++line;
-        field += ch;
-      }
-      continue;
-    }
-    if (quoting && ch == '"' && field.empty() && !quoted) {
-      in_quotes = quoted = true;
-      continue;
-    }
-    if (ch == sep) {
-      fields.push_back(std::move(field));
-      field.clear();
-      quoted = false;
-      continue;
-    }
-    if (ch == '\r' && (in.peek() == '\n' || in.peek() == std::char_traits<char>::eof())) continue;
-    if (ch == '\n') {
-      ++line;
-      fields.push_back(std::move(field));
-      return true;
-    }
-    field += ch;
-  }
-  if (in_quotes)
-    throw UserError(name + ": the quoted field opened on line " + std::to_string(start_line) +
-                    " is never closed: fix the quoting (a \" inside a field is written \"\")");
-  if (!any) return false;
-  fields.push_back(std::move(field));
-  return true;
-}
 
 // The column index of each field in a header (-1: absent). UserError when image or caption
 // is missing, or a column named by --columns is.
@@ -170,7 +111,7 @@ class DelimitedSource : public RowSource {
     }
     std::vector<std::string> header;
     while (header.empty() || (header.size() == 1 && trim(header[0]).empty())) {
-      require(read_record(in_, sep(), csv_, header, line_, name_), name_ + " is empty: it needs a header row (" +
+      require(read_table_record(in_, sep(), csv_, header, line_, name_), name_ + " is empty: it needs a header row (" +
                                                                         std::string(csv_ ? "image,caption,..." : "image<TAB>caption...") + ")");
     }
     width_ = header.size();
@@ -181,7 +122,7 @@ class DelimitedSource : public RowSource {
     std::vector<std::string> f;
     for (;;) {
       const int64_t start = line_;
-      if (!read_record(in_, sep(), csv_, f, line_, name_)) return false;
+      if (!read_table_record(in_, sep(), csv_, f, line_, name_)) return false;
       if (f.size() == 1 && f[0].empty()) continue;  // blank line
       row = Row();
       row.row = ++rows_;

@@ -12,6 +12,7 @@
 #include <unordered_map>
 
 #include "loader_internal.h"
+#include "table_text.h"
 #include "pyramidclip/data/augment.h"
 #include "pyramidclip/data/data_error.h"
 #include "pyramidclip/data/image.h"
@@ -24,52 +25,9 @@ namespace fs = std::filesystem;
 namespace pc {
 namespace {
 
-std::string lower_ext(const fs::path& p) {
-  std::string e = p.extension().string();
-  if (!e.empty()) e.erase(0, 1);
-  std::transform(e.begin(), e.end(), e.begin(), [](unsigned char c) { return static_cast<char>(std::tolower(c)); });
-  return e;
-}
-
-std::string trim(const std::string& s) {
-  const auto a = s.find_first_not_of(" \t\r\n");
-  if (a == std::string::npos) return "";
-  return s.substr(a, s.find_last_not_of(" \t\r\n") - a + 1);
-}
-
-// One record of RFC 4180 CSV (quoting) or plain TSV; false at the end of the input. The same
-// dialect `data pack` reads (pack.cpp), so a table that packs also evaluates.
-bool read_record(std::istream& in, char sep, bool quoting, std::vector<std::string>& fields, const std::string& name) {
-  fields.clear();
-  std::string field;
-  bool any = false, in_quotes = false, quoted = false;
-  for (int c = in.get(); c != std::char_traits<char>::eof(); c = in.get()) {
-    any = true;
-    const char ch = static_cast<char>(c);
-    if (in_quotes) {
-      if (ch != '"') field += ch;
-      else if (in.peek() == '"') field += static_cast<char>(in.get());
-      else in_quotes = false;
-      continue;
-    }
-    if (quoting && ch == '"' && field.empty() && !quoted) {
-      in_quotes = quoted = true;
-    } else if (ch == sep) {
-      fields.push_back(std::move(field));
-      field.clear();
-      quoted = false;
-    } else if (ch == '\n') {
-      fields.push_back(std::move(field));
-      return true;
-    } else if (ch != '\r' || (in.peek() != '\n' && in.peek() != std::char_traits<char>::eof())) {
-      field += ch;
-    }
-  }
-  require(!in_quotes, name + ": a quoted field is never closed: fix the quoting (a \" inside a field is written \"\")");
-  if (!any) return false;
-  fields.push_back(std::move(field));
-  return true;
-}
+using data_internal::lower_ext;
+using data_internal::read_table_record;
+using data_internal::trim;
 
 struct TableImage {
   std::string path;
@@ -130,7 +88,8 @@ std::vector<TableImage> read_caption_table(const std::string& path, const std::s
       if (std::string(bom, 3) != "\xEF\xBB\xBF") in.seekg(0);
     }
     std::vector<std::string> header, f;
-    require(read_record(in, sep, csv, header, path), path + " is empty: it needs a header row with image and caption");
+    int64_t line = 1;
+    require(read_table_record(in, sep, csv, header, line, path), path + " is empty: it needs a header row with image and caption");
     int col_image = -1, col_caption = -1;
     std::string names;
     for (size_t i = 0; i < header.size(); ++i) {
@@ -143,7 +102,7 @@ std::vector<TableImage> read_caption_table(const std::string& path, const std::s
     require(col_image >= 0 && col_caption >= 0,
             path + ": the header needs 'image' and 'caption' columns (it has: " + names + ")");
     int64_t row = 0;
-    while (read_record(in, sep, csv, f, path)) {
+    while (read_table_record(in, sep, csv, f, line, path)) {
       if (f.size() == 1 && trim(f[0]).empty()) continue;
       ++row;
       if (f.size() != header.size()) {
