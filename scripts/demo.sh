@@ -1,9 +1,9 @@
 #!/usr/bin/env bash
 # README command (a), the main job on the built-in synthetic dataset: install what is missing,
-# build, generate data, train the tiny PyramidCLIP with `mpirun -np 2`, save the weights and
-# print zero-shot top-1 on held-out synthetic images. Checkpoints go to $RUN/checkpoints every
-# 2 minutes: an interrupted demo (Ctrl-C) continues where it stopped when run again; a finished
-# one is not retrained (set RUN to a new directory for a fresh run).
+# build, generate data, train the tiny PyramidCLIP with `mpirun -np 2`, save the weights,
+# print zero-shot top-1 on held-out synthetic images and sweep the kept checkpoints (eval curve).
+# Checkpoints go to $RUN/checkpoints every 2 minutes: an interrupted demo (Ctrl-C) continues where
+# it stopped when run again; a finished one is not retrained (set RUN to a new directory for a fresh run).
 # Environment: NP (ranks, default 2), EPOCHS (override train.epochs), RUN (run directory).
 set -euo pipefail
 cd "$(dirname "$0")/.."
@@ -31,4 +31,7 @@ fi
 $BIN ckpt verify "$RUN"
 $BIN eval --config "$RUN/config.cfg" --weights "$RUN/model.h5" --images data/synth/heldout \
   --classes data/synth/classes.txt --templates data/synth/templates.txt --output "$RUN/zero_shot.json"
+# the eval curve over the kept checkpoints: $RUN/eval/results.csv and plot-<metric>.svg
+$BIN sweep "$RUN/checkpoints" --threads 2 \
+  --zeroshot heldout=data/synth/heldout,classes=data/synth/classes.txt,templates=data/synth/templates.txt
 echo "demo: data + training + evaluation took $(( $(date +%s) - start ))s"
