@@ -73,10 +73,7 @@ struct EvalLoader::Impl {
   std::vector<std::pair<std::string, int64_t>> files;
   size_t file_pos = 0;
   // shards
-  std::vector<std::string> shards;
-  size_t shard_pos = 0;
-  std::unique_ptr<SampleReader> reader;
-  std::string reader_path;
+  data_internal::ShardWalk walk;
 
   int min_side() const { return opt.fast_decode ? opt.image_size : 0; }
 
@@ -102,27 +99,8 @@ struct EvalLoader::Impl {
       return false;
     }
     RawSample s;
-    for (;;) {
-      if (!reader) {
-        if (shard_pos >= shards.size()) return false;
-        reader_path = shards[shard_pos++];
-        try {
-          reader = std::make_unique<SampleReader>(reader_path);
-        } catch (const CorruptData& e) {
-          ++stats.shards_damaged;
-          data_internal::warn_bad(reader_path, "", std::string("shard skipped: ") + e.what());
-          continue;
-        }
-      }
-      if (!reader->next(s)) {
-        if (reader->damaged()) {
-          ++stats.shards_damaged;
-          data_internal::warn_bad(reader_path, "", "damaged, rest of the shard skipped: " + reader->error());
-        }
-        reader.reset();
-        continue;
-      }
-      ++stats.samples_read;
+    while (walk.next(s, stats)) {
+      const std::string& reader_path = walk.path();
       std::string ext;
       const std::string* bytes = data_internal::find_image_member(s, ext);
       auto cls = s.members.find("cls");
@@ -148,6 +126,7 @@ struct EvalLoader::Impl {
       key = s.key;
       return true;
     }
+    return false;
   }
 };
 
@@ -174,8 +153,8 @@ EvalLoader::EvalLoader(EvalLoaderOptions opt) : impl_(std::make_unique<Impl>()) 
     }
     return;
   }
-  s.shards = list_shards(s.opt.source);
-  const fs::path dir = fs::path(s.shards.front()).parent_path();
+  s.walk.start(list_shards(s.opt.source));
+  const fs::path dir = fs::path(s.walk.shards().front()).parent_path();
   for (const fs::path& cand : {dir / "classes.txt", dir.parent_path() / "classes.txt"}) {
     if (fs::is_regular_file(cand, ec)) {
       s.classes = read_lines(cand);
@@ -211,8 +190,7 @@ bool EvalLoader::next(EvalBatch& batch) {
 void EvalLoader::reset() {
   Impl& s = *impl_;
   s.file_pos = 0;
-  s.shard_pos = 0;
-  s.reader.reset();
+  s.walk.rewind();
 }
 
 const std::vector<std::string>& EvalLoader::class_names() const { return impl_->classes; }

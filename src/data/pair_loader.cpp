@@ -133,10 +133,7 @@ struct PairLoader::Impl {
   std::vector<TableImage> rows;
   size_t row_pos = 0;
   // shards: identical image bytes are one image (-1: those bytes did not decode)
-  std::vector<std::string> shards;
-  size_t shard_pos = 0;
-  std::unique_ptr<SampleReader> reader;
-  std::string reader_path;
+  data_internal::ShardWalk walk;
   std::unordered_map<std::string, int64_t> seen;
 
   // The next new decodable image (its captions recorded); false at the end of the pass.
@@ -168,27 +165,8 @@ struct PairLoader::Impl {
       return false;
     }
     RawSample s;
-    for (;;) {
-      if (!reader) {
-        if (shard_pos >= shards.size()) return false;
-        reader_path = shards[shard_pos++];
-        try {
-          reader = std::make_unique<SampleReader>(reader_path);
-        } catch (const CorruptData& e) {
-          ++stats.shards_damaged;
-          data_internal::warn_bad(reader_path, "", std::string("shard skipped: ") + e.what());
-          continue;
-        }
-      }
-      if (!reader->next(s)) {
-        if (reader->damaged()) {
-          ++stats.shards_damaged;
-          data_internal::warn_bad(reader_path, "", "damaged, rest of the shard skipped: " + reader->error());
-        }
-        reader.reset();
-        continue;
-      }
-      ++stats.samples_read;
+    while (walk.next(s, stats)) {
+      const std::string& reader_path = walk.path();
       std::string ext;
       const std::string* bytes = data_internal::find_image_member(s, ext);
       auto cap = s.members.find("txt");
@@ -224,6 +202,7 @@ struct PairLoader::Impl {
       ++images;
       return true;
     }
+    return false;
   }
 };
 
@@ -238,7 +217,7 @@ PairLoader::PairLoader(PairLoaderOptions opt) : impl_(std::make_unique<Impl>()) 
     s.table = true;
     s.rows = read_caption_table(s.opt.source, ext, s.stats);
   } else {
-    s.shards = list_shards(s.opt.source);
+    s.walk.start(list_shards(s.opt.source));
   }
 }
 
