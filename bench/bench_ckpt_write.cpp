@@ -377,18 +377,11 @@ int main(int argc, char** argv) {
   const auto tb = Clock::now();
   torch::manual_seed(1);
   pc::PyramidClip model(pc::model_preset(o.model, o.official));
-  std::vector<std::string> names;
-  std::vector<at::Tensor> trainable;
-  std::vector<bool> decay;
-  for (const auto& item : model->named_parameters()) {
-    if (!item.value().requires_grad()) continue;
-    names.push_back(item.key());
-    trainable.push_back(item.value());
-    decay.push_back(!pc::excluded_from_weight_decay(item.key(), item.value()));
-  }
+  const pc::TrainableParams flat = pc::trainable_params(*model);
+  const std::vector<at::Tensor>& trainable = flat.tensors;
   pc::ZeroAdamWOptions zo;
   zo.stage = 1;
-  pc::ZeroAdamW opt(pc::make_flat_layout(names, trainable, decay, 1), trainable, *comm, zo);
+  pc::ZeroAdamW opt(pc::make_flat_layout(flat.names, trainable, flat.decay, 1), trainable, *comm, zo);
   opt.exp_avg().normal_(0, 1e-3);
   opt.exp_avg_sq().uniform_(0, 1e-6);
   opt.set_step_count(1000);

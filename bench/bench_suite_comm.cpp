@@ -13,6 +13,7 @@
 #include "pyramidclip/dist/comm.h"
 #include "pyramidclip/model/pyramid_clip.h"
 #include "pyramidclip/optim/zero_adamw.h"
+#include "pyramidclip/run/param_groups.h"
 
 namespace {
 
@@ -89,18 +90,11 @@ void BM_Coll_ZeroAdamWStep(benchmark::State& state) {
   cfg.with_roi = false;
   torch::manual_seed(0);
   pc::PyramidClip model(cfg);
-  std::vector<std::string> names;
-  std::vector<at::Tensor> params;
-  std::vector<bool> decay;
-  for (const auto& item : model->named_parameters()) {
-    if (!item.value().requires_grad()) continue;
-    names.push_back(item.key());
-    params.push_back(item.value());
-    decay.push_back(item.value().dim() >= 2);
-  }
+  const pc::TrainableParams flat = pc::trainable_params(*model);  // as the trainer lays them out
+  const std::vector<at::Tensor>& params = flat.tensors;
   pc::ZeroAdamWOptions o;
   o.stage = static_cast<int>(state.range(0));
-  pc::ZeroAdamW opt(pc::make_flat_layout(names, params, decay, comm.size()), params, comm, o);
+  pc::ZeroAdamW opt(pc::make_flat_layout(flat.names, params, flat.decay, comm.size()), params, comm, o);
   const int64_t grad_numel = o.stage == 2 ? opt.layout().shard_numel() : opt.layout().padded_numel;
   at::Tensor grad = torch::randn({grad_numel}) * 1e-3;
   const double total = pc::bench::time_on_all_ranks(state, [&] { opt.step(1e-4, grad); });

@@ -7,6 +7,7 @@
 #include "pyramidclip/dist/comm.h"
 #include "pyramidclip/model/pyramid_clip.h"
 #include "pyramidclip/optim/zero_adamw.h"
+#include "pyramidclip/run/param_groups.h"
 
 namespace {
 
@@ -20,16 +21,9 @@ void BM_ZeroAdamWStep(benchmark::State& state) {
   cfg.with_roi = false;
   torch::manual_seed(0);
   pc::PyramidClip model(cfg);
-  std::vector<std::string> names;
-  std::vector<at::Tensor> params;
-  std::vector<bool> decay;
-  for (const auto& item : model->named_parameters()) {
-    if (!item.value().requires_grad()) continue;
-    names.push_back(item.key());
-    params.push_back(item.value());
-    decay.push_back(item.value().dim() >= 2);
-  }
-  pc::ZeroAdamW opt(pc::make_flat_layout(names, params, decay, 1), params, pc::bench::world(), {});
+  const pc::TrainableParams flat = pc::trainable_params(*model);  // as the trainer lays them out
+  const std::vector<at::Tensor>& params = flat.tensors;
+  pc::ZeroAdamW opt(pc::make_flat_layout(flat.names, params, flat.decay, 1), params, pc::bench::world(), {});
   at::Tensor grad = torch::randn({opt.layout().padded_numel}) * 1e-3;
   for (auto _ : state) opt.step(1e-4, grad);
   state.SetItemsProcessed(state.iterations() * opt.layout().numel);  // parameters updated per second

@@ -212,22 +212,15 @@ TrainResult train(const TrainConfig& cfg, Comm& comm) {
   at::Tensor logit_scale = model->named_parameters(/*recurse=*/false)["logit_scale"];
   // The flat parameter vector (named_parameters order of the trainable ones): ZeRO shards it,
   // GradBuckets lays the gradients out the same way and fills buckets in its reverse order.
-  std::vector<std::string> names;
-  std::vector<at::Tensor> trainable;
-  std::vector<bool> decay;
-  for (const auto& item : model->named_parameters()) {
-    if (!item.value().requires_grad()) continue;
-    names.push_back(item.key());
-    trainable.push_back(item.value());
-    decay.push_back(!excluded_from_weight_decay(item.key(), item.value()));
-  }
+  const TrainableParams flat = trainable_params(*model);
+  const std::vector<at::Tensor>& trainable = flat.tensors;
   ZeroAdamWOptions zo;
   zo.beta1 = cfg.beta1;
   zo.beta2 = cfg.beta2;
   zo.eps = cfg.eps;
   zo.weight_decay = cfg.weight_decay;
   zo.stage = cfg.zero_stage;
-  ZeroAdamW optimizer(make_flat_layout(names, trainable, decay, world), trainable, dcomm, zo);
+  ZeroAdamW optimizer(make_flat_layout(flat.names, trainable, flat.decay, world), trainable, dcomm, zo);
   GradBucketsOptions bo;
   bo.bucket_bytes = static_cast<int64_t>(cfg.bucket_mb * (1 << 20));
   bo.overlap = cfg.overlap;

@@ -20,4 +20,13 @@ struct ParamGroups {
 bool excluded_from_weight_decay(const std::string& name, const at::Tensor& p);
 ParamGroups split_for_weight_decay(torch::nn::Module& model);  // trainable parameters only
 
+// The trainable parameters in named_parameters order (the flat layout ZeRO shards and GradBuckets
+// fills), with their names and weight-decay flags: what make_flat_layout takes.
+struct TrainableParams {
+  std::vector<std::string> names;
+  std::vector<at::Tensor> tensors;
+  std::vector<bool> decay;
+};
+TrainableParams trainable_params(torch::nn::Module& model);
+
 }  // namespace pc
