@@ -35,6 +35,33 @@ void BM_LeFFBlock(benchmark::State& state) { block_forward_backward(state, true)
 BENCHMARK(BM_AttentionBlock)->ArgNames({"preset", "batch"})->Args({0, 64})->Args({1, 16})->Unit(benchmark::kMillisecond);
 BENCHMARK(BM_LeFFBlock)->ArgNames({"preset", "batch"})->Args({0, 64})->Args({1, 16})->Unit(benchmark::kMillisecond);
 
+// Multi-head self-attention (projections included) forward + backward, fused CPU kernel vs the
+// bmm / softmax / bmm path, side by side. Arg "shape": 0 tiny image (37 tokens, 96 = 4 x 24),
+// 1 tiny text (77 tokens, causal, 64 = 4 x 16), 2 ViT-B/32 image (50, 768 = 12 x 64),
+// 3 ViT-B/32 text (77, causal, 512 = 8 x 64).
+void BM_SelfAttention(benchmark::State& state) {
+  torch::set_num_threads(1);
+  struct Shape { const char* name; int64_t tokens, width, heads, batch; bool causal; };
+  const Shape shapes[] = {{"tiny image", 37, 96, 4, 128, false}, {"tiny text", 77, 64, 4, 128, true},
+                          {"vit-b32 image", 50, 768, 12, 8, false}, {"vit-b32 text", 77, 512, 8, 8, true}};
+  const Shape& s = shapes[state.range(0)];
+  const bool fused = state.range(1) != 0;
+  pc::set_fused_attention(fused);
+  pc::MultiheadAttention attn(s.width, s.heads);
+  at::Tensor x = torch::randn({s.batch, s.tokens, s.width}).requires_grad_();
+  const at::Tensor mask = s.causal ? pc::causal_mask(s.tokens) : at::Tensor();
+  for (auto _ : state) {
+    attn->zero_grad();
+    x.mutable_grad() = at::Tensor();
+    attn->forward(x, mask).sum().backward();
+  }
+  pc::set_fused_attention(true);
+  state.SetItemsProcessed(state.iterations() * s.batch);
+  state.SetLabel(std::string(s.name) + ", batch " + std::to_string(s.batch) + (fused ? ", fused" : ", bmm+softmax"));
+}
+BENCHMARK(BM_SelfAttention)->ArgNames({"shape", "fused"})->ArgsProduct({{0, 1, 2, 3}, {0, 1}})
+    ->Unit(benchmark::kMillisecond);
+
 // The whole text tower of ViT-B/32 CLIP (12 x 512, 77 tokens, EOT pooling, projection).
 void BM_TextTowerB32(benchmark::State& state) {
   torch::set_num_threads(1);

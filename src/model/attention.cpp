@@ -73,9 +73,10 @@ void MultiheadAttentionImpl::reset_parameters() {
 
 at::Tensor MultiheadAttentionImpl::forward(const at::Tensor& x, const at::Tensor& bias) {
   const int64_t b = x.size(0), l = x.size(1), d = x.size(2), dh = d / heads;
-  // One GEMM for q, k, v; one copy puts them in [3, B*H, L, Dh] order.
-  at::Tensor qkv = at::linear(x, in_proj_weight, in_proj_bias)
-                       .view({b, l, 3, heads, dh})
+  at::Tensor packed = at::linear(x, in_proj_weight, in_proj_bias);  // one GEMM for q, k, v
+  if (fused_attention_applies(packed, bias)) return out_proj->forward(fused_self_attention(packed, heads, bias));
+  // unfused: one copy puts q, k, v in [3, B*H, L, Dh] order for the batched GEMMs
+  at::Tensor qkv = packed.view({b, l, 3, heads, dh})
                        .permute({2, 0, 3, 1, 4})
                        .reshape({3, b * heads, l, dh});
   at::Tensor out = attend(qkv[0], qkv[1], qkv[2], bias);

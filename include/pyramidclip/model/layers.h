@@ -35,6 +35,16 @@ at::Tensor key_padding_bias(const at::Tensor& keep);
 at::Tensor scaled_dot_attention(const at::Tensor& q, const at::Tensor& k, const at::Tensor& v, int64_t heads,
                                 const at::Tensor& bias = {});
 
+// Self-attention on a packed [B, L, 3D] qkv projection (q | k | v along the last dimension) with
+// the fused CPU kernel (attention_kernel.h): [B, L, D] in merged-head order. bias as in
+// scaled_dot_attention, constant (no gradient).
+at::Tensor fused_self_attention(const at::Tensor& qkv, int64_t heads, const at::Tensor& bias = {});
+// Whether MultiheadAttention takes the fused path for this input: CPU, fp32 (autocast's bf16 and
+// CUDA keep the bmm/softmax path), and not switched off by set_fused_attention(false) (the tests
+// and the benchmark suite compare both paths).
+bool fused_attention_applies(const at::Tensor& qkv, const at::Tensor& bias);
+void set_fused_attention(bool enabled);
+
 // [B, 1, Lk] per-sample bias -> [B*heads, 1, Lk], the layout scaled_dot_attention consumes.
 at::Tensor expand_bias_to_heads(const at::Tensor& bias, int64_t heads);
 
