@@ -344,6 +344,7 @@ class MpiComm final : public Comm {
 
   WorkPtr allreduce_sum_async(at::Tensor t, bool average) override {
     check_cpu_contiguous(t);
+    if (size_ == 1) return exec_->submit([] {});  // the sum (and average) of one rank is the tensor itself
     return exec_->submit([this, t, average]() mutable {
       // float/double below 2^31 elements: the ring (see ring_allreduce); else MPI_Allreduce
       if (t.numel() < INT_MAX && t.scalar_type() == at::kFloat) {

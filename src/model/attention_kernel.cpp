@@ -10,7 +10,8 @@
 #include <limits>
 #include <vector>
 
-#define PC_INLINE inline __attribute__((always_inline))
+#include "pyramidclip/util/cpu_isa.h"
+
 
 namespace pc::kernel {
 namespace {
@@ -197,9 +198,7 @@ PC_INLINE void backward_body(const AttentionArgs& a, const AttentionGrads& g, in
 
 // One instantiation of the bodies per instruction set (the always-inline helpers are compiled
 // with the caller's target).
-#if defined(__x86_64__) && defined(__GNUC__)
-#define PC_TARGET_AVX512 __attribute__((target("avx512f,avx512vl,avx512dq,avx512bw,avx2,fma,bmi2")))
-#define PC_TARGET_AVX2 __attribute__((target("avx2,fma,bmi2")))
+#if PC_HAVE_ISA_TARGETS
 PC_TARGET_AVX512 void forward_avx512(const AttentionArgs& a, int64_t lo, int64_t hi) { forward_body(a, lo, hi); }
 PC_TARGET_AVX2 void forward_avx2(const AttentionArgs& a, int64_t lo, int64_t hi) { forward_body(a, lo, hi); }
 PC_TARGET_AVX512 void backward_avx512(const AttentionArgs& a, const AttentionGrads& g, int64_t lo, int64_t hi) {
@@ -208,32 +207,22 @@ PC_TARGET_AVX512 void backward_avx512(const AttentionArgs& a, const AttentionGra
 PC_TARGET_AVX2 void backward_avx2(const AttentionArgs& a, const AttentionGrads& g, int64_t lo, int64_t hi) {
   backward_body(a, g, lo, hi);
 }
-enum class Isa { kAvx512, kAvx2, kBase };
-Isa detect_isa() {
-  __builtin_cpu_init();
-  if (__builtin_cpu_supports("avx512f") && __builtin_cpu_supports("avx512vl") && __builtin_cpu_supports("avx512dq") &&
-      __builtin_cpu_supports("avx512bw") && __builtin_cpu_supports("fma"))
-    return Isa::kAvx512;
-  if (__builtin_cpu_supports("avx2") && __builtin_cpu_supports("fma")) return Isa::kAvx2;
-  return Isa::kBase;
-}
-const Isa kIsa = detect_isa();
 #endif
 
 }  // namespace
 
 void attention_forward(const AttentionArgs& a, int64_t pair_begin, int64_t pair_end) {
-#if defined(__x86_64__) && defined(__GNUC__)
-  if (kIsa == Isa::kAvx512) return forward_avx512(a, pair_begin, pair_end);
-  if (kIsa == Isa::kAvx2) return forward_avx2(a, pair_begin, pair_end);
+#if PC_HAVE_ISA_TARGETS
+  if (cpu_isa() == CpuIsa::kAvx512) return forward_avx512(a, pair_begin, pair_end);
+  if (cpu_isa() == CpuIsa::kAvx2) return forward_avx2(a, pair_begin, pair_end);
 #endif
   forward_body(a, pair_begin, pair_end);
 }
 
 void attention_backward(const AttentionArgs& a, const AttentionGrads& g, int64_t pair_begin, int64_t pair_end) {
-#if defined(__x86_64__) && defined(__GNUC__)
-  if (kIsa == Isa::kAvx512) return backward_avx512(a, g, pair_begin, pair_end);
-  if (kIsa == Isa::kAvx2) return backward_avx2(a, g, pair_begin, pair_end);
+#if PC_HAVE_ISA_TARGETS
+  if (cpu_isa() == CpuIsa::kAvx512) return backward_avx512(a, g, pair_begin, pair_end);
+  if (cpu_isa() == CpuIsa::kAvx2) return backward_avx2(a, g, pair_begin, pair_end);
 #endif
   backward_body(a, g, pair_begin, pair_end);
 }

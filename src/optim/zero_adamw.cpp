@@ -6,6 +6,7 @@
 
 #include "pyramidclip/dist/comm.h"
 #include "pyramidclip/dist/grad_buckets.h"
+#include "pyramidclip/optim/adamw_kernel.h"
 
 namespace pc {
 namespace {
@@ -47,7 +48,10 @@ ZeroAdamW::ZeroAdamW(FlatLayout layout, std::vector<at::Tensor> params, Comm& co
   } else {
     begin_ = layout_.shard_begin(comm_.rank());
     end_ = layout_.shard_end(comm_.rank());
-    master_ = flat_params_.narrow(0, begin_, end_ - begin_).clone();  // fp32 master of this slice
+    // fp32 master of this slice; with one rank the slice is all of it and nothing is gathered:
+    // the parameters serve as master (as in stage 0), saving a copy of the weights per step
+    master_ = flat_params_.narrow(0, begin_, end_ - begin_);
+    if (comm_.size() > 1) master_ = master_.clone();
   }
   exp_avg_ = at::zeros({end_ - begin_}, opts);
   exp_avg_sq_ = at::zeros({end_ - begin_}, opts);
@@ -57,7 +61,7 @@ ZeroAdamW::ZeroAdamW(FlatLayout layout, std::vector<at::Tensor> params, Comm& co
 
 int64_t ZeroAdamW::state_bytes() const {
   int64_t n = exp_avg_.numel() + exp_avg_sq_.numel();
-  if (opts_.stage > 0) n += master_.numel();
+  if (opts_.stage > 0 && comm_.size() > 1) n += master_.numel();
   return n * static_cast<int64_t>(exp_avg_.element_size());
 }
 
@@ -99,8 +103,31 @@ void ZeroAdamW::update(double lr, const at::Tensor& grad) {
   const double bias_correction2 = 1 - std::pow(opts_.beta2, static_cast<double>(t_));
   const double step_size = lr / bias_correction1;
   const double sqrt_bc2 = std::sqrt(bias_correction2);
+  // CPU: one fused pass per chunk (adamw_kernel.h), chunks spread over the intra-op threads;
+  // other devices: the ATen ops.
+  const bool fused = master_.device().is_cpu() && grad.device().is_cpu() && grad.is_contiguous();
   for (const auto& span : spans_) {
     const double wd = opts_.weight_decay * span.weight_decay;
+    if (fused) {
+      kernel::AdamWStep s;
+      s.decay = wd != 0 ? 1 - lr * wd : 1.0;
+      s.beta1 = opts_.beta1;
+      s.beta2 = opts_.beta2;
+      s.sqrt_bias_correction2 = sqrt_bc2;
+      s.eps = opts_.eps;
+      s.step_size = step_size;
+      const int64_t at = span.begin - begin_;
+      AT_DISPATCH_FLOATING_TYPES(master_.scalar_type(), "ZeroAdamW", [&] {
+        scalar_t* p = master_.data_ptr<scalar_t>() + at;
+        scalar_t* m = exp_avg_.data_ptr<scalar_t>() + at;
+        scalar_t* v = exp_avg_sq_.data_ptr<scalar_t>() + at;
+        const scalar_t* g = grad.data_ptr<scalar_t>() + at;
+        at::parallel_for(0, span.end - span.begin, kChunk, [&](int64_t lo, int64_t hi) {
+          kernel::adamw_update(p + lo, m + lo, v + lo, g + lo, hi - lo, s);
+        });
+      });
+      continue;
+    }
     for (int64_t lo = span.begin; lo < span.end; lo += kChunk) {
       const int64_t len = std::min(kChunk, span.end - lo), at = lo - begin_;
       at::Tensor p = master_.narrow(0, at, len);
@@ -120,7 +147,7 @@ void ZeroAdamW::update(double lr, const at::Tensor& grad) {
 }
 
 void ZeroAdamW::gather_params() {
-  if (opts_.stage == 0) return;
+  if (opts_.stage == 0 || comm_.size() == 1) return;  // one rank: master_ is the parameters
   at::NoGradGuard no_grad;
   at::Tensor mine = flat_params_.narrow(0, begin_, end_ - begin_);
   mine.copy_(master_);
@@ -128,7 +155,7 @@ void ZeroAdamW::gather_params() {
 }
 
 void ZeroAdamW::reload_master_from_params() {
-  if (opts_.stage == 0) return;
+  if (opts_.stage == 0 || comm_.size() == 1) return;
   at::NoGradGuard no_grad;
   master_.copy_(flat_params_.narrow(0, begin_, end_ - begin_));
 }

@@ -23,6 +23,7 @@
 #include "pyramidclip/model/pyramid_clip.h"
 #include "pyramidclip/dist/grad_buckets.h"
 #include "pyramidclip/model/batch_norm.h"
+#include "pyramidclip/model/layers.h"
 #include "pyramidclip/model/mixed_precision.h"
 #include "pyramidclip/optim/zero_adamw.h"
 #include "pyramidclip/run/checkpointer.h"
@@ -132,6 +133,7 @@ TrainResult train(const TrainConfig& cfg, Comm& comm) {
               std::to_string(local_batch) + " (train.global-batch / " + std::to_string(world) + " ranks)");
   const int threads = cfg.threads > 0 ? cfg.threads : default_threads(world);
   torch::set_num_threads(threads);
+  set_fused_attention(cfg.fused_attention);
   if (threads > allowed_cores())
     spdlog::warn("train.threads {} but this rank may run on {} core(s): its threads will take turns; launch with "
                  "`mpirun --map-by slot:PE={}` (or --bind-to none) or `srun --cpus-per-task={}`",

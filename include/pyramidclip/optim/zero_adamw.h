@@ -23,7 +23,8 @@
 //
 // state_bytes() counts this rank's optimizer state: stage 0: exp_avg + exp_avg_sq = 2 x 4 x Ψ
 // bytes (8Ψ for fp32; no master, the parameters are it); stages 1/2: master + exp_avg +
-// exp_avg_sq = 3 x 4 x S bytes with S = padded_numel / N (12Ψ/N plus 12 x padding/N). Not counted:
+// exp_avg_sq = 3 x 4 x S bytes with S = padded_numel / N (12Ψ/N plus 12 x padding/N; with one
+// rank the parameters are the master, as in stage 0: 8Ψ). Not counted:
 // the flat parameter and gradient buffers (the model's own weights and grads), the stage-2
 // shard gradient (4S) and a scratch buffer of at most 64 Ki elements.
 #include <ATen/ATen.h>
