@@ -9,6 +9,7 @@
 #include <vector>
 
 #include "blas_coretype.h"
+#include "malloc_tuning.h"
 #include "commands.h"
 #include "pyramidclip/util/errors.h"
 
@@ -90,6 +91,7 @@ int dispatch(int argc, char** argv) {
 
 int main(int argc, char** argv) {
   pc::cli::ensure_blas_coretype(argv);
+  pc::cli::tune_malloc_for_training();
   try {
     return dispatch(argc, argv);
   } catch (const pc::UserError& e) {

@@ -24,7 +24,7 @@ StateBytes zero_state_bytes(double psi_total, double psi, int gpus, int stage, S
     case StateAccounting::kTrainer:
       b.weights = 4 * psi_total;
       b.gradients = 4 * psi + (stage == 2 ? 4 * psi / n : 0);
-      b.optimizer = stage == 0 ? 8 * psi : 12 * psi / n;
+      b.optimizer = stage == 0 || n == 1 ? 8 * psi : 12 * psi / n;  // one rank: the weights are the master
       break;
   }
   return b;

@@ -6,7 +6,8 @@
 //    stage 0: 4Ψ + 4Ψ + 8Ψ = 16Ψ;   stage 1: 8Ψ + 8Ψ/N;   stage 2: 4Ψ + 12Ψ/N
 //  this trainer as implemented (fp32 parameters also under bf16 autocast; one flat fp32 gradient
 //  buffer at every stage; stages 1/2 keep an fp32 master slice, stage 2 also its gradient slice):
-//    stage 0: 16Ψ;  stage 1: 8Ψ + 12Ψ/N;  stage 2: 8Ψ + 16Ψ/N
+//    stage 0: 16Ψ;  stage 1: 8Ψ + 12Ψ/N;  stage 2: 8Ψ + 16Ψ/N  (N = 1: the weights are the master,
+//    stage 1: 16Ψ, stage 2: 20Ψ)
 #include <cstdint>
 #include <string>
 

@@ -43,7 +43,7 @@ struct TrainConfig {
   std::string resume = "auto";  // auto | latest | none | a checkpoint directory
   std::string init;             // model.h5 whose weights a new run starts from (not optimizer state); "" = seeded init
   int max_restarts = 100;
-  int64_t stop_after = 0;       // stop with a checkpoint after this many steps of this launch (0: never)       // Slurm requeues after which a preempted run is left stopped
+  int64_t stop_after = 0;       // stop with a checkpoint after this many steps of this launch (0: never)
   std::string deadline;         // --deadline (empty: Slurm's end time when under Slurm)
   int64_t ckpt_every_steps = 0;
   double ckpt_every_minutes = 30;
