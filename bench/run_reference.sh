@@ -17,7 +17,9 @@
 # and the ratio is of the medians over repetitions (plus the median of the per-repetition ratios).
 # Environment: CONFIGS ("tiny b32"), REPS (3), THREADS (1), BUILD_DIR (build), BIN, DATA
 # (synthetic set, /tmp/pc_scaling_synth, made if missing), OUT (bench/results/reference.json),
-# TINY_BATCH/TINY_STEPS/TINY_WARMUP (128/25/5), B32_BATCH/B32_STEPS/B32_WARMUP (8/8/3).
+# TINY_BATCH/TINY_STEPS/TINY_WARMUP (128/25/5), B32_BATCH/B32_STEPS/B32_WARMUP (8/8/3), PY_MALLOC (1: also
+# run Python with the glibc malloc settings `pyramidclip` gives itself, a second ratio that leaves out the
+# allocator's share of the gain; 0: skip).
 set -euo pipefail
 cd "$(dirname "$0")/.."
 
@@ -28,6 +30,7 @@ BUILD_DIR=${BUILD_DIR:-build}
 BIN=${BIN:-$BUILD_DIR/pyramidclip}
 DATA=${DATA:-/tmp/pc_scaling_synth}
 OUT=${OUT:-bench/results/reference.json}
+PY_MALLOC=${PY_MALLOC:-1}
 PY=/usr/bin/python3  # Debian's interpreter: python3-torch lives there
 
 if ! "$PY" -c "import torch" 2>/dev/null; then
@@ -71,6 +74,11 @@ run_py() {  # name batch steps rep warmup
   "$PY" bench/reference_train.py --config "$(cfg_of "$1")" --batch "$2" --steps "$3" --warmup "$5" \
     --threads "$THREADS" --json "$TMP/py-$1-r$4.json"
   echo "load $(cut -d' ' -f1-3 /proc/loadavg)" >"$TMP/py-$1-r$4.load"
+  if [ "$PY_MALLOC" = 1 ]; then  # the same glibc malloc settings as pyramidclip makes (src/cli/malloc_tuning.h)
+    MALLOC_MMAP_THRESHOLD_=33554432 MALLOC_TRIM_THRESHOLD_=1073741824 MALLOC_TOP_PAD_=67108864 \
+      "$PY" bench/reference_train.py --config "$(cfg_of "$1")" --batch "$2" --steps "$3" --warmup "$5" \
+      --threads "$THREADS" --json "$TMP/pym-$1-r$4.json"
+  fi
 }
 
 for name in $CONFIGS; do
@@ -117,7 +125,14 @@ for name in names:
         cpp["step_s"] = med(r["step_time_s"] - r["data_wait_s"] for r in kept)
         py = json.load(open(os.path.join(tmp, f"py-{name}-r{rep}.json")))
         pym = dict(py["medians"]); pym["step_s"] = pym.pop("step_time_s")
+        tuned_path = os.path.join(tmp, f"pym-{name}-r{rep}.json")
+        if os.path.exists(tuned_path):
+            tuned = json.load(open(tuned_path))
+            pyt = dict(tuned["medians"]); pyt["step_s"] = pyt.pop("step_time_s")
+        else:
+            tuned, pyt = None, None
         runs.append({"rep": rep, "cpp": cpp, "python": pym, "ratio": cpp["step_s"] / pym["step_s"],
+                     "python_same_malloc": pyt, "python_same_malloc_steps": tuned["per_step"] if tuned else None,
                      "cpp_steps": [{k: r.get(k) for k in PARTS + ("step_time_s", "loss")} for r in recs],
                      "python_steps": py["per_step"],
                      "load_after_cpp": open(os.path.join(tmp, f"cpp-{name}-r{rep}.load")).read().split()[1:],
@@ -125,12 +140,18 @@ for name in names:
     c = {k: med(r["cpp"][k] for r in runs) for k in runs[0]["cpp"]}
     p = {k: med(r["python"][k] for r in runs) for k in runs[0]["python"]}
     ratio, paired = c["step_s"] / p["step_s"], med(r["ratio"] for r in runs)
+    pt = {k: med(r["python_same_malloc"][k] for r in runs) for k in runs[0]["python_same_malloc"]} \
+        if runs[0]["python_same_malloc"] else None
     doc["configs"][name] = {"batch": batch, "steps": steps, "warmup": warmup, "preset": py["preset"],
                             "parameters": py["parameters"], "cpp": c, "python": p, "ratio": ratio,
-                            "paired_ratio_median": paired, "target": 0.85, "runs": runs}
+                            "paired_ratio_median": paired, "target": 0.85, "runs": runs,
+                            "python_same_malloc": pt, "ratio_vs_python_same_malloc": c["step_s"] / pt["step_s"] if pt else None}
     print(f"| {name} ({py['preset']}) | {batch} | {c['step_s']:.3f} | {c['forward_s']:.3f} / {c['backward_s']:.3f} / "
           f"{c['optimizer_s']:.3f} | {p['step_s']:.3f} | {p['forward_s']:.3f} / {p['backward_s']:.3f} / "
           f"{p['optimizer_s']:.3f} | **{ratio:.2f}x** | {paired:.2f}x |")
+    if pt:
+        print(f"|   Python with pyramidclip's malloc settings | | | | {pt['step_s']:.3f} | {pt['forward_s']:.3f} / "
+              f"{pt['backward_s']:.3f} / {pt['optimizer_s']:.3f} | {c['step_s'] / pt['step_s']:.2f}x | |")
 with open(out, "w") as f:
     json.dump(doc, f, indent=1)
     f.write("\n")

@@ -102,11 +102,11 @@ TEST(FusedAttention, ModuleMatchesUnfusedPath) {
   const at::Tensor x = torch::randn({3, 11, 48});
   const at::Tensor mask = causal_mask(11);
   auto run = [&](bool fused) {
-    set_fused_attention(fused);
+    set_fused_kernels(fused);
     attn->zero_grad();
     at::Tensor out = attn->forward(x, mask);
     out.pow(2).sum().backward();
-    set_fused_attention(true);
+    set_fused_kernels(true);
     return std::make_pair(out.detach(), attn->in_proj_weight.grad().clone());
   };
   const auto fused = run(true), plain = run(false);

@@ -57,7 +57,7 @@ void add_train_options(po::options_description& o) {
       ("train.overlap", po::value<bool>()->default_value(d.overlap), "reduce gradient buckets during backward (false: after it)")
       ("train.micro-batches", po::value<int>()->default_value(d.micro_batches), "split each rank's batch into N gradient-cache pieces (same loss and gradients, less activation memory)")
       ("train.threads", po::value<int>()->default_value(d.threads), "intra-op threads per rank (0 = cores / ranks on the node)")
-      ("train.fused-attention", po::value<bool>()->default_value(d.fused_attention), "fused CPU attention kernel for fp32 (false: PyTorch's bmm / softmax / bmm)")
+      ("train.fused-kernels", po::value<bool>()->default_value(d.fused_kernels), "fused CPU kernels for fp32 attention and QuickGELU (false: the ATen ops PyTorch runs)")
       ("train.precision", po::value<std::string>()->default_value(d.precision), "fp32, bf16 (autocast; fp32 master weights, norms and loss) or fp16 (CUDA only; dynamic loss scaling)")
       ("train.device", po::value<std::string>()->default_value(d.device), "cpu or cuda (one GPU per rank; needs a CUDA LibTorch and the NCCL backend)")
       ("train.comm", po::value<std::string>()->default_value(d.comm), "collective backend for model tensors: auto (NCCL on cuda, MPI on cpu), mpi or nccl")
@@ -109,7 +109,7 @@ TrainConfig train_config_from(const po::variables_map& vm) {
   c.ckpt_async = get<bool>(vm, "ckpt.async");
   c.log_keys = get<bool>(vm, "data.log-keys");
   c.precision = get<std::string>(vm, "train.precision");
-  c.fused_attention = get<bool>(vm, "train.fused-attention");
+  c.fused_kernels = get<bool>(vm, "train.fused-kernels");
   c.device = get<std::string>(vm, "train.device");
   c.comm = get<std::string>(vm, "train.comm");
   c.loss.objective = get<std::string>(vm, "loss.objective");

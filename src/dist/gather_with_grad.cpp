@@ -18,9 +18,15 @@ struct AllGatherFn : torch::autograd::Function<AllGatherFn> {
                                                  torch::autograd::variable_list grads) {
     auto* comm = reinterpret_cast<Comm*>(ctx->saved_data["comm"].toInt());
     const int64_t rows = ctx->saved_data["rows"].toInt();
-    at::Tensor g = grads[0].contiguous().clone();
-    comm->allreduce_sum(g);  // a reduce-scatter would move less data; N x rows x D is small here
-    return {g.narrow(0, rows * comm->rank(), rows).contiguous(), at::Tensor()};
+    // only this rank's rows of the summed gradient are needed: a reduce-scatter moves half the
+    // data of an allreduce (at 512 ranks x 256 x 512 floats, 268 MB per embedding and step) and
+    // gives the same sums (the ring's blocks are the ranks' rows either way)
+    const at::Tensor g = grads[0].contiguous();
+    std::vector<int64_t> shape = g.sizes().vec();
+    shape[0] = rows;
+    at::Tensor mine = at::empty(shape, g.options());
+    comm->reduce_scatter_sum(g, mine);
+    return {mine, at::Tensor()};
   }
 };
 

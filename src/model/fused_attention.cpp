@@ -13,7 +13,7 @@
 namespace pc {
 namespace {
 
-std::atomic<bool> g_fused_enabled{true};
+std::atomic<bool> g_fused_enabled{true};  // set_fused_kernels
 
 // (sample, head) pairs per parallel task: a pair is ~L^2 * Dh multiply-adds, a few of them amortize
 // the task overhead.
@@ -86,7 +86,8 @@ class FusedSelfAttention : public torch::autograd::Function<FusedSelfAttention> 
 
 }  // namespace
 
-void set_fused_attention(bool enabled) { g_fused_enabled = enabled; }
+void set_fused_kernels(bool enabled) { g_fused_enabled = enabled; }
+bool fused_kernels_enabled() { return g_fused_enabled; }
 
 bool fused_attention_applies(const at::Tensor& qkv, const at::Tensor& bias) {
   return g_fused_enabled && qkv.device().is_cpu() && qkv.scalar_type() == at::kFloat && qkv.dim() == 3 &&

@@ -1,6 +1,8 @@
 // Feed-forward parts of a transformer block: CLIP's MLP and the official PyramidCLIP LeFF.
 #include <torch/torch.h>
 
+#include <ATen/autocast_mode.h>
+
 #include <cmath>
 
 #include "pyramidclip/model/layers.h"
@@ -19,10 +21,14 @@ MlpImpl::MlpImpl(int64_t width) {
   c_proj = register_module("c_proj", torch::nn::Linear(4 * width, width));
 }
 
-// c_proj(QuickGELU(c_fc x)) with QuickGELU(h) = silu(a h) / a: the factor a moves into the (small)
-// weights, so the wide [tokens, 4D] activation sees one fused silu pass instead of three
-// elementwise ops (and one silu_backward instead of four in the backward pass).
+// c_proj(QuickGELU(c_fc x)). On the CPU in fp32 the fused kernel; elsewhere QuickGELU(h) =
+// silu(a h) / a with the factor a moved into the weights, so the wide [tokens, 4D] activation sees
+// one silu pass instead of three elementwise ops (and one silu_backward instead of four) — at
+// the price of scaled weight copies, which cost more than they save at small batches.
 at::Tensor MlpImpl::forward(const at::Tensor& x) {
+  // (under CPU autocast the linear layers run in bf16, so the input's dtype does not decide)
+  if (fused_quick_gelu_applies(x) && !at::autocast::is_cpu_enabled())
+    return c_proj->forward(fused_quick_gelu(c_fc->forward(x)));
   const double a = kQuickGeluAlpha;
   at::Tensor h = at::silu(at::linear(x, c_fc->weight * a, c_fc->bias * a));
   return at::linear(h, c_proj->weight * (1.0 / a), c_proj->bias);

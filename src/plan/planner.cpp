@@ -69,7 +69,8 @@ PlanResult make_plan(const PlanInput& in) {
                                        : hierarchical_allreduce_seconds(grad_bytes, topo);
     if (in.zero_stage >= 1) r.param_gather_s = hierarchical_all_gather_seconds(psi * (bf16 ? 2 : 4), topo);
     const double emb = global_batch * m.embed_dim * 4.0;  // one gathered fp32 embedding matrix
-    r.loss_gather_s = w.embeddings * (hierarchical_all_gather_seconds(emb, topo) + hierarchical_allreduce_seconds(emb, topo));
+    // forward all-gather, backward reduce-scatter of its gradient (src/dist/gather_with_grad.cpp)
+    r.loss_gather_s = w.embeddings * (hierarchical_all_gather_seconds(emb, topo) + hierarchical_reduce_scatter_seconds(emb, topo));
     if (in.sync_batchnorm && sc.syncbn_layers > 0) {
       // one allreduce per BatchNorm in forward ([sum, sum of squares] per channel) and one in
       // backward (two per-channel sums); latency-bound, the channel counts are small

@@ -133,7 +133,7 @@ TrainResult train(const TrainConfig& cfg, Comm& comm) {
               std::to_string(local_batch) + " (train.global-batch / " + std::to_string(world) + " ranks)");
   const int threads = cfg.threads > 0 ? cfg.threads : default_threads(world);
   torch::set_num_threads(threads);
-  set_fused_attention(cfg.fused_attention);
+  set_fused_kernels(cfg.fused_kernels);
   if (threads > allowed_cores())
     spdlog::warn("train.threads {} but this rank may run on {} core(s): its threads will take turns; launch with "
                  "`mpirun --map-by slot:PE={}` (or --bind-to none) or `srun --cpus-per-task={}`",

@@ -40,10 +40,18 @@ at::Tensor scaled_dot_attention(const at::Tensor& q, const at::Tensor& k, const 
 // scaled_dot_attention, constant (no gradient).
 at::Tensor fused_self_attention(const at::Tensor& qkv, int64_t heads, const at::Tensor& bias = {});
 // Whether MultiheadAttention takes the fused path for this input: CPU, fp32 (autocast's bf16 and
-// CUDA keep the bmm/softmax path), and not switched off by set_fused_attention(false) (the tests
-// and the benchmark suite compare both paths).
+// CUDA keep the bmm/softmax path), and the fused kernels not switched off.
 bool fused_attention_applies(const at::Tensor& qkv, const at::Tensor& bias);
-void set_fused_attention(bool enabled);
+
+// QuickGELU in one pass forward and one backward (quick_gelu_kernel.h) on CPU fp32 tensors; Mlp
+// uses it where it applies, else silu with the factor folded into its weights.
+at::Tensor fused_quick_gelu(const at::Tensor& x);
+bool fused_quick_gelu_applies(const at::Tensor& x);
+
+// Process-wide switch of the fused CPU kernels above (default on; train.fused-kernels; the tests
+// and the benchmark suite compare both paths).
+void set_fused_kernels(bool enabled);
+bool fused_kernels_enabled();
 
 // [B, 1, Lk] per-sample bias -> [B*heads, 1, Lk], the layout scaled_dot_attention consumes.
 at::Tensor expand_bias_to_heads(const at::Tensor& bias, int64_t heads);

@@ -9,7 +9,7 @@
 //              backward finishes them; only the last bucket, the first layers' gradients, cannot
 //              overlap: default overlap = 1 - bucket / gradient bytes)
 //   params   = all-gather of the updated weights after the optimizer (ZeRO 1/2), exposed
-//   loss     = all-gather of each embedding (forward) and an allreduce of its gradient (backward)
+//   loss     = all-gather of each embedding (forward) and a reduce-scatter of its gradient (backward)
 //   syncbn   = two small allreduces per BatchNorm per forward and backward (official ViT's LeFF, RN50)
 //   optimizer= 28 bytes of memory traffic per parameter of this GPU's slice / memory bandwidth
 // "mfu" is the fraction of peak the executed FLOPs run at (for runs without checkpointing it is

@@ -38,7 +38,7 @@ struct TrainConfig {
   std::string precision = "fp32";  // fp32 | bf16 (autocast, fp32 master weights) | fp16 (CUDA, loss scaling)
   std::string device = "cpu";      // cpu | cuda (one GPU per rank: local rank mod visible GPUs)
   std::string comm = "auto";       // collectives on the device: auto | mpi | nccl (cuda needs nccl)
-  bool fused_attention = true;     // fused CPU fp32 attention kernel (false: bmm / softmax / bmm, as PyTorch)
+  bool fused_kernels = true;       // fused CPU fp32 attention and QuickGELU kernels (false: the ATen ops, as PyTorch)
   // checkpoints and resume (issue #5)
   std::string resume = "auto";  // auto | latest | none | a checkpoint directory
   std::string init;             // model.h5 whose weights a new run starts from (not optimizer state); "" = seeded init
