@@ -13,7 +13,6 @@
 #include "pyramidclip/util/cpu_isa.h"
 #include "vec_math.h"
 
-
 namespace pc::kernel {
 namespace {
 

@@ -21,12 +21,4 @@ CpuIsa cpu_isa() {
   return isa;
 }
 
-const char* cpu_isa_name(CpuIsa isa) {
-  switch (isa) {
-    case CpuIsa::kAvx512: return "avx512";
-    case CpuIsa::kAvx2: return "avx2";
-    default: return "baseline";
-  }
-}
-
 }  // namespace pc

@@ -1,6 +1,6 @@
 #pragma once
-// Run-time choice among builds of one CPU kernel (the hand-written loops of the fused attention
-// and AdamW kernels): the loop body is an always-inline function, instantiated once per
+// Run-time choice among builds of one CPU kernel (the hand-written loops of the fused attention,
+// QuickGELU and AdamW kernels): the loop body is an always-inline function, instantiated once per
 // instruction set inside functions marked PC_TARGET_AVX512 / PC_TARGET_AVX2, and the caller
 // branches on cpu_isa(). One binary then runs on any x86-64 and uses the widest vectors the CPU
 // has (Debian's LibTorch itself is built for baseline x86-64 plus its own dispatch).
@@ -10,7 +10,6 @@ enum class CpuIsa { kBaseline, kAvx2, kAvx512 };
 
 // AVX-512 (F, VL, DQ, BW) with FMA, else AVX2 with FMA, else baseline; detected once.
 CpuIsa cpu_isa();
-const char* cpu_isa_name(CpuIsa isa);
 
 }  // namespace pc
 
