@@ -6,7 +6,7 @@
 namespace pc::kernel {
 namespace {
 
-constexpr float kAlpha = 1.702f;  // layers.h kQuickGeluAlpha
+constexpr float kAlpha = static_cast<float>(kQuickGeluAlpha);
 
 PC_INLINE void forward_body(const float* __restrict x, float* __restrict y, int64_t n) {
 #pragma omp simd

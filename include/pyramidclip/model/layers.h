@@ -15,12 +15,13 @@
 #include <vector>
 
 #include "pyramidclip/model/batch_norm.h"
+#include "pyramidclip/model/quick_gelu_kernel.h"
 
 namespace pc {
 
-// QuickGELU(x) = x * sigmoid(a x) with a = 1.702, as CLIP. The blocks compute it as silu(a x) / a
-// with the factors folded into neighbouring weights; this is the reference form.
-constexpr double kQuickGeluAlpha = 1.702;
+// QuickGELU(x) = x * sigmoid(a x), a = kQuickGeluAlpha (quick_gelu_kernel.h), as CLIP. The blocks
+// run the fused kernel or silu(a x) / a with the factors folded into neighbouring weights; this is
+// the reference form.
 at::Tensor quick_gelu(const at::Tensor& x);
 
 // Additive causal mask [L, L]: 0 on and below the diagonal, -inf above (CLIP's build_attention_mask).

@@ -4,6 +4,13 @@
 // fused_quick_gelu.cpp wraps it in an autograd function.
 #include <cstdint>
 
+namespace pc {
+
+// QuickGELU(x) = x * sigmoid(a x) with a = 1.702, as CLIP (layers.h uses it too: one constant).
+constexpr double kQuickGeluAlpha = 1.702;
+
+}  // namespace pc
+
 namespace pc::kernel {
 
 void quick_gelu_forward(const float* x, float* y, int64_t n);
