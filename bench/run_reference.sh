@@ -71,13 +71,13 @@ run_cpp() {  # name batch steps rep
   echo "load $(cut -d' ' -f1-3 /proc/loadavg)" >"$TMP/cpp-$1-r$4.load"
 }
 run_py() {  # name batch steps rep warmup
-  "$PY" bench/reference_train.py --config "$(cfg_of "$1")" --batch "$2" --steps "$3" --warmup "$5" \
-    --threads "$THREADS" --json "$TMP/py-$1-r$4.json"
+  local args=(bench/reference_train.py --config "$(cfg_of "$1")" --batch "$2" --steps "$3" --warmup "$5"
+    --threads "$THREADS")
+  "$PY" "${args[@]}" --json "$TMP/py-$1-r$4.json"
   echo "load $(cut -d' ' -f1-3 /proc/loadavg)" >"$TMP/py-$1-r$4.load"
   if [ "$PY_MALLOC" = 1 ]; then  # the same glibc malloc settings as pyramidclip makes (src/cli/malloc_tuning.h)
     MALLOC_MMAP_THRESHOLD_=33554432 MALLOC_TRIM_THRESHOLD_=1073741824 MALLOC_TOP_PAD_=67108864 \
-      "$PY" bench/reference_train.py --config "$(cfg_of "$1")" --batch "$2" --steps "$3" --warmup "$5" \
-      --threads "$THREADS" --json "$TMP/pym-$1-r$4.json"
+      "$PY" "${args[@]}" --json "$TMP/pym-$1-r$4.json"
   fi
 }
 
