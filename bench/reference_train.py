@@ -60,6 +60,11 @@ def main():
     ap.add_argument("--threads", type=int, default=1)
     ap.add_argument("--seed", type=int, default=0)
     ap.add_argument("--json", help="write per-step times and medians here")
+    ap.add_argument("--profile-step", type=int, default=0,
+                    help="record an operator trace from this step on (the legacy CPU profiler, as "
+                         "`pyramidclip train --train.profile-step`); 0: off")
+    ap.add_argument("--profile-steps", type=int, default=1, help="steps in the operator trace")
+    ap.add_argument("--profile-out", default="python-profile.json", help="Chrome trace file of --profile-step")
     a = ap.parse_args()
 
     torch.set_num_threads(a.threads)
@@ -90,22 +95,35 @@ def main():
 
     steps = []
     samples_seen = 0.0
+    profiler = None
+    scope = torch.autograd.profiler.record_function  # same scope names as the C++ trainer's trace
     for step in range(1, a.steps + 1):
+        if step == a.profile_step:
+            profiler = torch.autograd.profiler.profile(use_kineto=False)
+            profiler.__enter__()
         t0 = time.perf_counter()
         for g in opt.param_groups:
             g["lr"] = lr_at(samples_seen, lr, warmup_samples, total_samples)
-        image_emb, text_emb, scale = model(images, tokens)
-        logits = scale * image_emb @ text_emb.t()
-        loss = 0.5 * (F.cross_entropy(logits, labels) + F.cross_entropy(logits.t(), labels))
+        with scope("pc::forward"):
+            image_emb, text_emb, scale = model(images, tokens)
+            logits = scale * image_emb @ text_emb.t()
+            loss = 0.5 * (F.cross_entropy(logits, labels) + F.cross_entropy(logits.t(), labels))
         loss_value = loss.item()
         t1 = time.perf_counter()
-        loss.backward()
+        with scope("pc::backward"):
+            loss.backward()
         t2 = time.perf_counter()
-        opt.step()
-        opt.zero_grad()
-        with torch.no_grad():
-            model.logit_scale.clamp_(0, math.log(100))
+        with scope("pc::optimizer"):
+            opt.step()
+            opt.zero_grad()
+            with torch.no_grad():
+                model.logit_scale.clamp_(0, math.log(100))
         t3 = time.perf_counter()
+        if profiler and step == a.profile_step + a.profile_steps - 1:
+            profiler.__exit__(None, None, None)
+            profiler.export_chrome_trace(a.profile_out)
+            print(f"python: operator trace of steps {a.profile_step}..{step} written to {a.profile_out}")
+            profiler = None
         samples_seen += batch
         steps.append({"step": step, "loss": loss_value, "forward_s": t1 - t0, "backward_s": t2 - t1,
                       "optimizer_s": t3 - t2, "step_time_s": t3 - t0})

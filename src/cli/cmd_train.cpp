@@ -62,6 +62,8 @@ void add_train_options(po::options_description& o) {
       ("train.device", po::value<std::string>()->default_value(d.device), "cpu or cuda (one GPU per rank; needs a CUDA LibTorch and the NCCL backend)")
       ("train.comm", po::value<std::string>()->default_value(d.comm), "collective backend for model tensors: auto (NCCL on cuda, MPI on cpu), mpi or nccl")
       ("train.log-every", po::value<int>()->default_value(d.log_every), "progress line every N steps")
+      ("train.profile-step", po::value<int64_t>()->default_value(d.profile_step), "record an operator trace from this step on to <run>/profile/rank-R.json (Chrome trace; bench/profile_summary.py tabulates it); 0: off")
+      ("train.profile-steps", po::value<int64_t>()->default_value(d.profile_steps), "steps in the operator trace")
       ("loss.objective", po::value<std::string>()->default_value(d.loss.objective), "pyramid (six pairs) or clip (global view x caption, alpha 0)")
       ("loss.alpha", po::value<double>()->default_value(d.loss.alpha), "label softening of the InfoNCE targets")
       ("loss.lambda", po::value<double>()->default_value(d.loss.lambda), "weight of the cross-level global pairs")
@@ -97,6 +99,8 @@ TrainConfig train_config_from(const po::variables_map& vm) {
   c.bucket_mb = get<double>(vm, "train.bucket-mb");
   c.overlap = get<bool>(vm, "train.overlap");
   c.log_every = get<int>(vm, "train.log-every");
+  c.profile_step = get<int64_t>(vm, "train.profile-step");
+  c.profile_steps = get<int64_t>(vm, "train.profile-steps");
   c.resume = get<std::string>(vm, "resume");
   c.init = get<std::string>(vm, "init");
   c.max_restarts = get<int>(vm, "max-restarts");
@@ -128,6 +132,8 @@ TrainConfig train_config_from(const po::variables_map& vm) {
   require(c.max_bad_fraction >= 0 && c.max_bad_fraction <= 1, "data.max-bad-fraction must be in [0, 1]");
   require(c.epochs > 0, "train.epochs must be positive");
   require(c.lr > 0, "train.lr must be positive");
+  require(c.profile_step >= 0, "train.profile-step must be >= 0 (0: no operator trace)");
+  require(c.profile_steps > 0, "train.profile-steps must be positive");
   require(c.warmup_samples >= 1, "train.warmup-samples must be >= 1");
   require(c.weight_decay >= 0, "train.weight-decay must be >= 0");
   require(c.beta1 >= 0 && c.beta1 < 1 && c.beta2 >= 0 && c.beta2 < 1, "train.beta1/beta2 must be in [0, 1)");

@@ -19,6 +19,11 @@ at::Tensor key_padding_bias(const at::Tensor& keep) {
   return bias.unsqueeze(1);  // [B, 1, Lk]
 }
 
+at::Tensor pooled_rows(const at::Tensor& x, const at::Tensor& rows) {
+  if (!rows.defined()) return x.select(1, 0);
+  return x.index({at::arange(x.size(0), rows.options()), rows});
+}
+
 at::Tensor expand_bias_to_heads(const at::Tensor& bias, int64_t heads) {
   const int64_t b = bias.size(0);
   return bias.unsqueeze(1).expand({b, heads, bias.size(1), bias.size(2)}).reshape({b * heads, bias.size(1), bias.size(2)});
@@ -81,6 +86,15 @@ at::Tensor MultiheadAttentionImpl::forward(const at::Tensor& x, const at::Tensor
                        .reshape({3, b * heads, l, dh});
   at::Tensor out = attend(qkv[0], qkv[1], qkv[2], bias);
   return out_proj->forward(merge_heads(out, b));
+}
+
+at::Tensor MultiheadAttentionImpl::forward_rows(const at::Tensor& x, const at::Tensor& rows, const at::Tensor& bias) {
+  const int64_t d = x.size(2);
+  // keys and values of every row (2/3 of the projection), the query of the pooled rows only
+  at::Tensor kv = at::linear(x, in_proj_weight.narrow(0, d, 2 * d), in_proj_bias.narrow(0, d, 2 * d));
+  at::Tensor q = at::linear(pooled_rows(x, rows), in_proj_weight.narrow(0, 0, d), in_proj_bias.narrow(0, 0, d));
+  at::Tensor out = scaled_dot_attention(q.unsqueeze(1), kv.narrow(2, 0, d), kv.narrow(2, d, d), heads, bias);
+  return out_proj->forward(out.squeeze(1));
 }
 
 }  // namespace pc

@@ -170,11 +170,15 @@ at::Tensor PyramidClipImpl::encode_text(const at::Tensor& tokens_in, bool normal
   }
   const int64_t len = tokens.size(1);
   at::Tensor x = p.token_embedding->forward(tokens) + p.positional_embedding.narrow(0, 0, len);
-  x = p.transformer->forward(x, causal_mask(len, x.options()));
-  if (eot_pool)
-    x = layer_norm(*p.ln_final, x.index({at::arange(x.size(0), eot.options()), eot}));
-  else
+  const at::Tensor causal = causal_mask(len, x.options());
+  if (eot_pool) {
+    // only the EOT rows reach the embedding: the last block computes just those (with their mask rows)
+    const at::Tensor eot_bias = expand_bias_to_heads(causal.index_select(0, eot).unsqueeze(1), p.transformer->heads);
+    x = layer_norm(*p.ln_final, p.transformer->forward_pooled(x, causal, eot, eot_bias));
+  } else {
+    x = p.transformer->forward(x, causal);
     x = std::get<0>(layer_norm(*p.ln_final, x).max(1));  // official: max over all positions after ln_final
+  }
   x = to_fp32(x.mm(p.text_projection));
   return normalize ? l2_normalize(x) : x;
 }

@@ -25,6 +25,13 @@ at::Tensor ResidualAttentionBlockImpl::forward(const at::Tensor& x, const at::Te
   return h + (mlp ? mlp->forward(y) : leff_mlp->forward(y));
 }
 
+at::Tensor ResidualAttentionBlockImpl::forward_rows(const at::Tensor& x, const at::Tensor& rows,
+                                                     const at::Tensor& bias) {
+  TORCH_CHECK(mlp, "forward_rows needs a standard block (LeFF mixes rows)");
+  at::Tensor h = pooled_rows(x, rows) + attn->forward_rows(layer_norm(*ln_1, x), rows, bias);
+  return h + mlp->forward(layer_norm(*ln_2, h));
+}
+
 TransformerImpl::TransformerImpl(int64_t width_, int64_t layers_, int64_t heads_, int64_t split, bool leff)
     : width(width_), layers(layers_), heads(heads_) {
   if (split <= 0) {
@@ -60,6 +67,14 @@ at::Tensor TransformerImpl::forward(at::Tensor x, const at::Tensor& bias, int64_
     }
   }
   return x;
+}
+
+at::Tensor TransformerImpl::forward_pooled(at::Tensor x, const at::Tensor& bias, const at::Tensor& rows,
+                                           const at::Tensor& rows_bias, int64_t begin, int64_t end) {
+  if (end < 0) end = layers;
+  if (end <= begin || !blocks[end - 1]->mlp) return pooled_rows(forward(x, bias, begin, end), rows);
+  // The last block is never checkpointed (see forward), so it runs directly at the pooled rows.
+  return blocks[end - 1]->forward_rows(forward(x, bias, begin, end - 1), rows, rows_bias);
 }
 
 void TransformerImpl::init_clip_text() {

@@ -36,8 +36,8 @@ at::Tensor VisionTransformerImpl::forward(const at::Tensor& images) {
                            .reshape({b, grid * grid, 3 * patch * patch});
   at::Tensor x = at::linear(patches, conv1->weight.view({width, 3 * patch * patch}));
   x = at::cat({class_embedding.view({1, 1, width}).expand({b, 1, width}), x}, 1) + positional_embedding;
-  x = transformer->forward(layer_norm(*ln_pre, x));
-  return layer_norm(*ln_post, x.select(1, 0)).mm(proj);
+  x = transformer->forward_pooled(layer_norm(*ln_pre, x), {}, {}, {});  // class token (row 0) only
+  return layer_norm(*ln_post, x).mm(proj);
 }
 
 at::Tensor VisionTransformerImpl::forward_roi(const at::Tensor& roi, const at::Tensor& keep) {
@@ -50,8 +50,8 @@ at::Tensor VisionTransformerImpl::forward_roi(const at::Tensor& roi, const at::T
     at::Tensor keep_all = at::cat({at::ones({b, 1}, keep.options()), keep}, 1);  // the class token is always kept
     bias = expand_bias_to_heads(key_padding_bias(keep_all), heads);
   }
-  x = transformer->forward(x, bias, roi_begin, transformer->layers);
-  return layer_norm(*ln_post, x.select(1, 0)).mm(proj);
+  x = transformer->forward_pooled(x, bias, {}, bias, roi_begin, transformer->layers);  // class token only
+  return layer_norm(*ln_post, x).mm(proj);
 }
 
 }  // namespace pc

@@ -57,9 +57,13 @@ LossOutput grad_cache_step(PyramidClip& model, const Batch& batch, int micro_bat
   };
   const int64_t n = batch.size();
   if (micro_batches <= 1) {
-    Embeddings emb = forward(batch);
-    LossOutput loss = pyramid_loss(emb, cfg, comm);
+    LossOutput loss;
+    {
+      RECORD_USER_SCOPE("pc::forward");  // named scopes for train.profile-step traces
+      loss = pyramid_loss(forward(batch), cfg, comm);
+    }
     lap(t.forward);
+    RECORD_USER_SCOPE("pc::backward");
     scaled(loss.total).backward();
     lap(t.backward);
     return loss;

@@ -33,6 +33,7 @@
 #include "pyramidclip/run/lr_schedule.h"
 #include "pyramidclip/run/metrics.h"
 #include "pyramidclip/run/param_groups.h"
+#include "pyramidclip/run/step_profiler.h"
 #include "pyramidclip/text/tokenizer.h"
 #include "pyramidclip/util/errors.h"
 
@@ -330,9 +331,15 @@ TrainResult train(const TrainConfig& cfg, Comm& comm) {
   if (cfg.log_keys)
     keys_log = std::make_unique<std::ofstream>(cfg.run_dir + "/logs/keys-rank-" + std::to_string(rank) + ".txt",
                                                std::ios::app);
+  StepProfiler profiler(cfg.profile_step, cfg.profile_steps,
+                        cfg.run_dir + "/profile/rank-" + std::to_string(rank) + ".json");
   for (int64_t step = start_step + 1; step <= total_steps; ++step) {
+    profiler.step_begins(step);
     const auto t0 = Clock::now();
-    Batch batch = loader.next();
+    Batch batch = [&] {
+      RECORD_USER_SCOPE("pc::data");
+      return loader.next();
+    }();
     const double data_wait = seconds_since(t0);
     if (keys_log) {
       *keys_log << step;
@@ -362,6 +369,7 @@ TrainResult train(const TrainConfig& cfg, Comm& comm) {
       if (!take_step) ++skipped_steps;
     }
     if (take_step) {
+      RECORD_USER_SCOPE("pc::optimizer");
       ckpt_wait += checkpointer.fence();  // a background save may still read the weights
       optimizer.step(lr, buckets);
       {
@@ -431,6 +439,7 @@ TrainResult train(const TrainConfig& cfg, Comm& comm) {
     result.step = step;
     mean_step_time = mean_step_time == 0 ? step_time : 0.9 * mean_step_time + 0.1 * step_time;
 
+    profiler.step_ends(step);
     // Step boundary: finish a background save, then agree on saving / stopping (MAX over ranks).
     const auto t_ckpt = Clock::now();
     checkpointer.poll();

@@ -54,6 +54,9 @@ bool fused_quick_gelu_applies(const at::Tensor& x);
 void set_fused_kernels(bool enabled);
 bool fused_kernels_enabled();
 
+// x [B, L, ...] at one row per sample -> [B, ...]; rows [B] (undefined: row 0).
+at::Tensor pooled_rows(const at::Tensor& x, const at::Tensor& rows);
+
 // [B, 1, Lk] per-sample bias -> [B*heads, 1, Lk], the layout scaled_dot_attention consumes.
 at::Tensor expand_bias_to_heads(const at::Tensor& bias, int64_t heads);
 
@@ -67,6 +70,10 @@ class MultiheadAttentionImpl : public torch::nn::Module {
   MultiheadAttentionImpl(int64_t width, int64_t heads);
   // x [B, L, D]; bias as in scaled_dot_attention (already expanded to heads).
   at::Tensor forward(const at::Tensor& x, const at::Tensor& bias = {});
+  // The output of one query row per sample, [B, D]: every row's keys and values, but the query,
+  // attention and output projection of `rows` only (pooled_rows). bias: that row's [B*heads, 1, L]
+  // (or undefined).
+  at::Tensor forward_rows(const at::Tensor& x, const at::Tensor& rows, const at::Tensor& bias = {});
   void reset_parameters();  // PyTorch's: xavier_uniform in_proj_weight, zero biases
 
   at::Tensor in_proj_weight, in_proj_bias;
@@ -121,6 +128,8 @@ class ResidualAttentionBlockImpl : public torch::nn::Module {
  public:
   ResidualAttentionBlockImpl(int64_t width, int64_t heads, bool leff);
   at::Tensor forward(const at::Tensor& x, const at::Tensor& bias = {});
+  // forward(x, bias) at one row per sample, [B, D] (standard blocks; see forward_rows above).
+  at::Tensor forward_rows(const at::Tensor& x, const at::Tensor& rows, const at::Tensor& bias = {});
   MultiheadAttention attn{nullptr};
   torch::nn::LayerNorm ln_1{nullptr}, ln_2{nullptr};
   Mlp mlp{nullptr};        // standard block
@@ -138,6 +147,12 @@ class TransformerImpl : public torch::nn::Module {
   TransformerImpl(int64_t width, int64_t layers, int64_t heads, int64_t split = 0, bool leff = false);
   // Runs blocks [begin, end) (end < 0: all). bias as in scaled_dot_attention.
   at::Tensor forward(at::Tensor x, const at::Tensor& bias = {}, int64_t begin = 0, int64_t end = -1);
+  // The same stack when the caller keeps one output row per sample (CLS, EOT), [B, D]: the last
+  // block computes only those rows (the others feed nothing downstream), unless it is a LeFF block,
+  // whose depthwise convolution mixes rows. rows: [B] indices, undefined = row 0 for all;
+  // rows_bias: the bias restricted to those query rows, [B*heads, 1, L] (undefined: none).
+  at::Tensor forward_pooled(at::Tensor x, const at::Tensor& bias, const at::Tensor& rows, const at::Tensor& rows_bias,
+                            int64_t begin = 0, int64_t end = -1);
   // OpenAI CLIP initialize_parameters for the text transformer (attn/proj/fc std formulas).
   void init_clip_text();
 

@@ -53,6 +53,8 @@ struct TrainConfig {
   // output
   std::string run_dir = "checkpoints/run";
   int log_every = 10;
+  int64_t profile_step = 0;     // first step of an operator trace to <run>/profile/ (0: none)
+  int64_t profile_steps = 1;    // steps in that trace
   std::string config_text;      // resolved config, saved with the run
 };
 
