@@ -10,6 +10,7 @@
 
 #include "blas_coretype.h"
 #include "malloc_tuning.h"
+#include "pyramidclip/run/large_block_cache.h"
 #include "commands.h"
 #include "pyramidclip/util/errors.h"
 
@@ -92,6 +93,7 @@ int dispatch(int argc, char** argv) {
 int main(int argc, char** argv) {
   pc::cli::ensure_blas_coretype(argv);
   pc::cli::tune_malloc_for_training();
+  pc::install_large_block_cache();  // large tensors: reused, huge-page mappings
   try {
     return dispatch(argc, argv);
   } catch (const pc::UserError& e) {
