@@ -114,6 +114,36 @@ TEST(FusedAttention, ModuleMatchesUnfusedPath) {
   EXPECT_TRUE(torch::allclose(fused.second, plain.second, 1e-4, 1e-5));
 }
 
+// Softmax cancels the key bias (it adds q.b_k to a whole row of scores): MultiheadAttention holds it
+// constant, so its gradient is exactly zero instead of rounding noise that Adam would turn into
+// lr-sized steps; everything else matches plain autograd through the full bias (double).
+TEST(FusedAttention, KeyBiasGetsNoGradientTheRestMatchesAutograd) {
+  torch::manual_seed(8);
+  const int64_t d = 24, heads = 3;
+  MultiheadAttention attn(d, heads);
+  attn->to(torch::kDouble);
+  {
+    torch::NoGradGuard no_grad;
+    attn->in_proj_bias.normal_();
+  }
+  const at::Tensor x = torch::randn({2, 7, d}, torch::kDouble);
+  const at::Tensor mask = causal_mask(7).to(torch::kDouble);
+  const at::Tensor grad_out = torch::randn({2, 7, d}, torch::kDouble);
+  (attn->forward(x, mask) * grad_out).sum().backward();
+
+  at::Tensor w = attn->in_proj_weight.detach().clone().requires_grad_();
+  at::Tensor b = attn->in_proj_bias.detach().clone().requires_grad_();
+  const auto qkv = at::linear(x, w, b).chunk(3, 2);
+  (attn->out_proj->forward(scaled_dot_attention(qkv[0], qkv[1], qkv[2], heads, mask)) * grad_out).sum().backward();
+
+  const at::Tensor got = attn->in_proj_bias.grad();
+  EXPECT_EQ(got.narrow(0, d, d).abs().max().item<double>(), 0.0);
+  EXPECT_LT(b.grad().narrow(0, d, d).abs().max().item<double>(), 1e-12 * b.grad().abs().max().item<double>());
+  for (int64_t part : {0, 2})
+    EXPECT_TRUE(torch::allclose(got.narrow(0, part * d, d), b.grad().narrow(0, part * d, d), 1e-12, 1e-12)) << part;
+  EXPECT_TRUE(torch::allclose(attn->in_proj_weight.grad(), w.grad(), 1e-12, 1e-12));
+}
+
 TEST(FusedAttention, ReducedPrecisionKeepsTheUnfusedPath) {
   const at::Tensor qkv = torch::randn({2, 5, 24}).to(at::kBFloat16);
   EXPECT_FALSE(fused_attention_applies(qkv, {}));

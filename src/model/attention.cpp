@@ -76,9 +76,22 @@ void MultiheadAttentionImpl::reset_parameters() {
   out_proj->bias.zero_();
 }
 
+namespace {
+
+// The key bias adds q.b_k to every score of a query's row, which softmax cancels: its gradient is
+// zero in exact arithmetic and rounding noise in practice, which Adam scales up to lr-sized steps
+// (m / sqrt(v) of noise is ~1) that differ with every change of summation order, e.g. the per-rank
+// batch. It is held constant instead (the forward pass uses its value).
+at::Tensor without_key_bias_grad(const at::Tensor& in_proj_bias, int64_t d) {
+  if (!in_proj_bias.requires_grad() || !torch::GradMode::is_enabled()) return in_proj_bias;
+  return at::cat({in_proj_bias.narrow(0, 0, d), in_proj_bias.narrow(0, d, d).detach(), in_proj_bias.narrow(0, 2 * d, d)});
+}
+
+}  // namespace
+
 at::Tensor MultiheadAttentionImpl::forward(const at::Tensor& x, const at::Tensor& bias) {
   const int64_t b = x.size(0), l = x.size(1), d = x.size(2), dh = d / heads;
-  at::Tensor packed = at::linear(x, in_proj_weight, in_proj_bias);  // one GEMM for q, k, v
+  at::Tensor packed = at::linear(x, in_proj_weight, without_key_bias_grad(in_proj_bias, d));  // one GEMM for q, k, v
   if (fused_attention_applies(packed, bias)) return out_proj->forward(fused_self_attention(packed, heads, bias));
   // unfused: one copy puts q, k, v in [3, B*H, L, Dh] order for the batched GEMMs
   at::Tensor qkv = packed.view({b, l, 3, heads, dh})
@@ -91,8 +104,9 @@ at::Tensor MultiheadAttentionImpl::forward(const at::Tensor& x, const at::Tensor
 at::Tensor MultiheadAttentionImpl::forward_rows(const at::Tensor& x, const at::Tensor& rows, const at::Tensor& bias) {
   const int64_t d = x.size(2);
   // keys and values of every row (2/3 of the projection), the query of the pooled rows only
-  at::Tensor kv = at::linear(x, in_proj_weight.narrow(0, d, 2 * d), in_proj_bias.narrow(0, d, 2 * d));
-  at::Tensor q = at::linear(pooled_rows(x, rows), in_proj_weight.narrow(0, 0, d), in_proj_bias.narrow(0, 0, d));
+  const at::Tensor qkv_bias = without_key_bias_grad(in_proj_bias, d);
+  at::Tensor kv = at::linear(x, in_proj_weight.narrow(0, d, 2 * d), qkv_bias.narrow(0, d, 2 * d));
+  at::Tensor q = at::linear(pooled_rows(x, rows), in_proj_weight.narrow(0, 0, d), qkv_bias.narrow(0, 0, d));
   at::Tensor out = scaled_dot_attention(q.unsqueeze(1), kv.narrow(2, 0, d), kv.narrow(2, d, d), heads, bias);
   return out_proj->forward(out.squeeze(1));
 }
