@@ -7,6 +7,7 @@
 
 #include <filesystem>
 #include <fstream>
+#include <map>
 #include <string>
 #include <vector>
 
@@ -30,7 +31,8 @@ TEST(EndToEnd, SynthTrainTwoRanksEval) {
   const std::string train = std::string(PC_MPIEXEC) + " -np 2 --oversubscribe --bind-to none " + bin +
                             " train --config " PC_SOURCE_DIR "/configs/tiny.cfg --data.train-shards " + data +
                             "/train --data.vocab " + data + "/bpe_vocab.txt.gz --train.run " + run +
-                            " --train.global-batch 32 --train.epochs 1 --train.warmup-samples 64 --train.threads 1 > " +
+                            " --train.global-batch 32 --train.epochs 1 --train.warmup-samples 64 --train.threads 1"
+                            " --train.profile-step 3 --train.profile-steps 2 > " +
                             (dir / "train.log").string() + " 2>&1";
   ASSERT_EQ(exit_code_of(train), 0) << slurp((dir / "train.log").string());
 
@@ -47,6 +49,17 @@ TEST(EndToEnd, SynthTrainTwoRanksEval) {
     EXPECT_TRUE(rows.back().contains(k)) << k;
   EXPECT_EQ(rows.back()["samples_seen"].get<double>(), 32.0 * rows.size());
   EXPECT_LT(rows.back()["loss"].get<double>(), rows.front()["loss"].get<double>());
+
+  // operator traces of steps 3..4, one per rank: two of each phase scope, with the GEMMs inside
+  for (const char* rank : {"0", "1"}) {
+    const std::string trace = run + "/profile/rank-" + rank + ".json";
+    ASSERT_TRUE(fs::exists(trace)) << trace;
+    std::map<std::string, int> count;
+    for (const auto& e : nlohmann::json::parse(slurp(trace))) count[e["name"].get<std::string>()]++;
+    for (const char* scope : {"pc::data", "pc::forward", "pc::backward", "pc::optimizer"})
+      EXPECT_EQ(count[scope], 2) << trace << " " << scope;
+    EXPECT_GT(count["aten::mm"] + count["aten::addmm"], 0) << trace;
+  }
 
   const std::string eval = bin + " eval --config " + run + "/config.cfg --weights " + run + "/model.h5 --images " +
                            data + "/heldout --templates " + data + "/templates.txt --output " + run +
