@@ -53,12 +53,17 @@ TransformerImpl::TransformerImpl(int64_t width_, int64_t layers_, int64_t heads_
 
 at::Tensor TransformerImpl::forward(at::Tensor x, const at::Tensor& bias, int64_t begin, int64_t end) {
   if (end < 0) end = layers;
+  return run_blocks(std::move(x), bias, begin, end, /*last_of_stack=*/true);
+}
+
+at::Tensor TransformerImpl::run_blocks(at::Tensor x, const at::Tensor& bias, int64_t begin, int64_t end,
+                                       bool last_of_stack) {
   const bool ckpt = checkpoint && torch::GradMode::is_enabled();
   for (int64_t i = begin; i < end; ++i) {
-    // The last block of the run is not checkpointed (as torch's checkpoint_sequential): the
+    // The last block of the stack is not checkpointed (as torch's checkpoint_sequential): the
     // backward pass starts with it, so recomputing it would only redo its forward while its
     // activations would be alive at the same moment anyway.
-    if (ckpt && i + 1 < end) {
+    if (ckpt && (i + 1 < end || !last_of_stack)) {
       std::shared_ptr<ResidualAttentionBlockImpl> block = blocks[i].ptr();  // kept alive (with bias) until backward
       x = pc::checkpoint([block, bias](const at::Tensor& in) { return block->forward(in, bias); }, x,
                          block->parameters());
@@ -73,8 +78,9 @@ at::Tensor TransformerImpl::forward_pooled(at::Tensor x, const at::Tensor& bias,
                                            const at::Tensor& rows_bias, int64_t begin, int64_t end) {
   if (end < 0) end = layers;
   if (end <= begin || !blocks[end - 1]->mlp) return pooled_rows(forward(x, bias, begin, end), rows);
-  // The last block is never checkpointed (see forward), so it runs directly at the pooled rows.
-  return blocks[end - 1]->forward_rows(forward(x, bias, begin, end - 1), rows, rows_bias);
+  // blocks before the last are checkpointed as in forward; the last runs directly at the pooled rows
+  return blocks[end - 1]->forward_rows(run_blocks(std::move(x), bias, begin, end - 1, /*last_of_stack=*/false), rows,
+                                       rows_bias);
 }
 
 void TransformerImpl::init_clip_text() {

@@ -79,6 +79,7 @@ LossOutput grad_cache_step(PyramidClip& model, const Batch& batch, int micro_bat
   for (const at::Tensor& b : model->buffers()) saved_buffers.push_back(b.clone());
   std::vector<Embeddings> cached;
   {
+    RECORD_USER_SCOPE("pc::forward");
     torch::NoGradGuard no_grad;
     for (int i = 0; i < micro_batches; ++i) cached.push_back(forward(slice_batch(batch, i * m, m)));
   }
@@ -97,9 +98,14 @@ LossOutput grad_cache_step(PyramidClip& model, const Batch& batch, int micro_bat
     *fields(all)[f] = at::cat(parts).requires_grad_(true);
   }
   all.logit_scale = model->logit_scale_exp();
-  LossOutput loss = pyramid_loss(all, cfg, comm);
+  LossOutput loss;
+  {
+    RECORD_USER_SCOPE("pc::forward");
+    loss = pyramid_loss(all, cfg, comm);
+  }
   lap(t.forward);
   {
+    RECORD_USER_SCOPE("pc::backward");
     std::optional<NoSyncGuard> local_only;
     if (buckets) local_only.emplace(*buckets);  // logit_scale's gradient joins the last replay's sync
     scaled(loss.total).backward();  // the cached embedding gradients carry the scale into the replays
@@ -108,8 +114,13 @@ LossOutput grad_cache_step(PyramidClip& model, const Batch& batch, int micro_bat
 
   // 3. Replay each micro-batch with autograd and feed it its slice of the embedding gradients.
   for (int i = 0; i < micro_batches; ++i) {
-    Embeddings e = forward(slice_batch(batch, i * m, m));
+    Embeddings e;
+    {
+      RECORD_USER_SCOPE("pc::forward");
+      e = forward(slice_batch(batch, i * m, m));
+    }
     lap(t.forward);
+    RECORD_USER_SCOPE("pc::backward");
     std::vector<at::Tensor> outputs, grads;
     for (size_t f = 0; f < 6; ++f) {
       at::Tensor* out = fields(e)[f];

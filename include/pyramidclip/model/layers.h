@@ -159,6 +159,10 @@ class TransformerImpl : public torch::nn::Module {
   int64_t width, layers, heads;
   bool checkpoint = false;
   std::vector<ResidualAttentionBlock> blocks;  // in order, across resblocks1/resblocks2
+
+ private:
+  // blocks [begin, end); last_of_stack: block end-1 ends the stack (then it is not checkpointed)
+  at::Tensor run_blocks(at::Tensor x, const at::Tensor& bias, int64_t begin, int64_t end, bool last_of_stack);
 };
 TORCH_MODULE(Transformer);
 
