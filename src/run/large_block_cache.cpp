@@ -9,7 +9,6 @@
 #include <cstdlib>
 #include <map>
 #include <mutex>
-#include <string>
 #include <unordered_map>
 
 namespace pc {
@@ -67,9 +66,7 @@ class LargeBlockCache final : public c10::Allocator {
 
   void release_idle() {
     std::lock_guard<std::mutex> lock(mutex_);
-    for (auto& [bytes, p] : idle_) munmap(p, bytes);
-    idle_.clear();
-    stats_.idle_bytes = 0;
+    unmap_idle_locked();
   }
 
   // (raw_deallocate may hand back a block of the previous allocator: then its deleter frees it)
@@ -93,9 +90,7 @@ class LargeBlockCache final : public c10::Allocator {
     }
     void* p = map_aligned(bytes);
     if (!p && !idle_.empty()) {  // memory is short: give the idle blocks back and try once more
-      for (auto& [size, q] : idle_) munmap(q, size);
-      idle_.clear();
-      stats_.idle_bytes = 0;
+      unmap_idle_locked();
       p = map_aligned(bytes);
     }
     TORCH_CHECK(p, "CPU allocator: cannot map ", bytes >> 20, " MiB (out of memory); lower train.global-batch or "
@@ -104,6 +99,12 @@ class LargeBlockCache final : public c10::Allocator {
     ++stats_.misses;
     stats_.live_bytes += static_cast<int64_t>(bytes);
     return p;
+  }
+
+  void unmap_idle_locked() const {
+    for (auto& [bytes, p] : idle_) munmap(p, bytes);
+    idle_.clear();
+    stats_.idle_bytes = 0;
   }
 
   void trim_locked() {

@@ -19,8 +19,6 @@ StepProfiler::StepProfiler(int64_t first, int64_t count, std::string path)
 
 StepProfiler::~StepProfiler() = default;
 
-bool StepProfiler::recording() const { return recording_ != nullptr; }
-
 void StepProfiler::step_begins(int64_t step) {
   if (first_ <= 0 || step != first_ || recording_) return;
   std::filesystem::create_directories(std::filesystem::path(path_).parent_path());

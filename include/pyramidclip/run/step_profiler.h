@@ -19,7 +19,6 @@ class StepProfiler {
 
   void step_begins(int64_t step);  // starts recording at `first`
   void step_ends(int64_t step);    // writes the trace after `first + count - 1`
-  bool recording() const;
 
  private:
   struct Recording;
